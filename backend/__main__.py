@@ -1,0 +1,5 @@
+"""Entry point for ``python -m backend``."""
+
+from backend.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""Load capture images as straight-alpha RGBA float arrays, with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from backend.errors import CaptureError
+
+MAX_PIXELS = 64_000_000
+
+
+def read_rgba(path: Path, where: str) -> np.ndarray:
+    """An image as (H, W, 4) float32 in [0, 1]; opaque alpha when the file has none."""
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise CaptureError(
+                    f"{where}: image {path} is {image.width}x{image.height}, "
+                    f"more than the {MAX_PIXELS} pixels supported"
+                )
+            image.load()
+            return _to_rgba(image)
+    except UnidentifiedImageError as exc:
+        raise CaptureError(f"{where}: cannot read image {path}: not an image file") from exc
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise CaptureError(f"{where}: cannot read image {path}: {exc}") from exc
+
+
+def read_mask(path: Path, where: str) -> np.ndarray:
+    """A mask image as (H, W) float32 in [0, 1] (white = subject)."""
+    rgba = read_rgba(path, where)
+    return rgba[..., :3].mean(axis=-1) * rgba[..., 3]
+
+
+def _to_rgba(image: Image.Image) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        gray = np.asarray(image, dtype=np.float32) / 65535.0
+        rgb = np.repeat(gray[..., None], 3, axis=-1)
+        return np.concatenate([rgb, np.ones_like(gray)[..., None]], axis=-1)
+    return np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0

@@ -1,0 +1,1 @@
+"""Stage 1: a sparse-voxel radiance field fitted to the capture."""

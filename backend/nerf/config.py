@@ -1,0 +1,71 @@
+"""Training settings for the NeRF stage, with presets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from backend.errors import BackendError
+
+
+@dataclass(frozen=True)
+class NerfConfig:
+    """How to fit the field. Resolutions are vertices along the box's longest side.
+
+    The grid starts at ``resolutions[0]`` from the visual hull and moves to the next
+    resolution at each step of ``upsample_at``; between those, rows far from the surface
+    are pruned every ``prune_every`` steps so the table stays small.
+    """
+
+    steps: int = 2400
+    batch_rays: int = 4096
+    resolutions: tuple[int, ...] = (64, 128, 192)
+    upsample_at: tuple[int, ...] = (300, 1000)
+    prune_every: int = 200
+    prune_opacity: float = 0.02
+    init_opacity: float = 0.01
+    lr: float = 0.1
+    lr_final: float = 0.01
+    step_ratio: float = 0.5
+    distortion: float = 0.01
+    refresh_every: int = 16
+    seconds: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.upsample_at) != len(self.resolutions) - 1:
+            raise BackendError("NerfConfig: need one upsample step per extra resolution")
+        if self.steps < 1 or self.batch_rays < 1:
+            raise BackendError("NerfConfig: steps and batch_rays must be positive")
+        if any(r < 8 for r in self.resolutions):
+            raise BackendError("NerfConfig: resolutions must be at least 8")
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> NerfConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key in ("resolutions", "upsample_at"):
+            if key in known:
+                known[key] = tuple(known[key])  # type: ignore[arg-type]
+        return cls(**known)  # type: ignore[arg-type]
+
+    def with_steps(self, steps: int) -> NerfConfig:
+        """The same schedule stretched or squeezed to ``steps`` steps."""
+        factor = steps / self.steps
+        upsample = tuple(max(1, round(s * factor)) for s in self.upsample_at)
+        return replace(self, steps=steps, upsample_at=upsample)
+
+
+PRESETS = {
+    "fast": NerfConfig(),
+    "quality": NerfConfig(
+        steps=12000, resolutions=(64, 128, 192, 256), upsample_at=(300, 1000, 3000)
+    ),
+}
+
+
+def preset(name: str) -> NerfConfig:
+    if name not in PRESETS:
+        raise BackendError(f"unknown preset '{name}' (choose from {', '.join(PRESETS)})")
+    return PRESETS[name]

@@ -1,0 +1,127 @@
+"""The radiance field: density and view-dependent colour on a sparse voxel grid.
+
+Each grid vertex holds 13 numbers: a density logit, a diffuse colour logit (3) and
+first-order spherical-harmonic colour coefficients (3 x 3). Colour needs no MLP: on a
+2-core CPU a 64-wide MLP costs more than the whole grid lookup, and faces are mostly
+diffuse. Density is ``softplus(logit)`` in units of "optical depth per voxel", so the
+same logit means the same opacity at every resolution once rescaled (see ``resample``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from backend.nerf.grid import GridGeometry, SparseGrid, dilate
+
+CHANNELS = 13
+SH_C1 = 0.4886025119029199
+_CHUNK = 1 << 18
+
+
+def density_logit(opacity_per_voxel: float) -> float:
+    """The logit whose softplus gives the optical depth of that opacity over one voxel."""
+    depth = -math.log1p(-opacity_per_voxel)
+    return math.log(math.expm1(depth))
+
+
+def softplus_inverse(y: torch.Tensor) -> torch.Tensor:
+    y = y.clamp_min(1e-12)
+    return torch.where(y > 20.0, y, torch.log(torch.expm1(y)))
+
+
+class VoxelField(torch.nn.Module):
+    """Density and colour queries on a :class:`SparseGrid`."""
+
+    def __init__(self, grid: SparseGrid):
+        super().__init__()
+        self.grid = grid
+
+    @property
+    def geometry(self) -> GridGeometry:
+        return self.grid.geometry
+
+    @classmethod
+    def from_occupancy(
+        cls, geometry: GridGeometry, occupied: torch.Tensor, opacity: float
+    ) -> VoxelField:
+        init = torch.zeros(CHANNELS)
+        init[0] = density_logit(opacity)
+        return cls(SparseGrid.from_mask(geometry, occupied, init))
+
+    def forward(self, points: torch.Tensor, dirs: torch.Tensor):
+        """Optical depth per voxel (N,) and RGB in [0, 1] (N, 3) at points, dirs (N, 3)."""
+        features = self.grid(points)
+        depth = F.softplus(features[:, 0])
+        sh = features[:, 4:].view(-1, 3, 3)
+        rgb = torch.sigmoid(features[:, 1:4] + SH_C1 * torch.einsum("ncb,nb->nc", sh, dirs))
+        return depth, rgb
+
+    def vertex_opacity(self) -> torch.Tensor:
+        """Opacity across one voxel at every vertex, dense (Dx, Dy, Dz)."""
+        return -torch.expm1(-F.softplus(self.grid.dense_channel(0)))
+
+    def surface_vertices(self, threshold: float, margin: int) -> torch.Tensor:
+        """Allocated vertices within ``margin`` of one whose opacity exceeds ``threshold``."""
+        return dilate(self.vertex_opacity() > threshold, margin) & self.grid.occupied()
+
+    def prune(self, threshold: float, margin: int = 1) -> torch.Tensor:
+        """Drop rows far from any opaque vertex; returns the kept old row ids (row 0 first)."""
+        keep = self.surface_vertices(threshold, margin)
+        old_rows = torch.cat(
+            [torch.zeros(1, dtype=torch.long, device=keep.device), self.grid.index[keep]]
+        )
+        index = torch.zeros_like(self.grid.index)
+        index[keep] = torch.arange(1, int(keep.sum()) + 1, device=keep.device)
+        table = self.grid.table.detach()[old_rows]
+        self.grid = SparseGrid(self.geometry, index, table)
+        return old_rows
+
+    def resample(self, resolution: int, threshold: float) -> None:
+        """Move to a finer grid over the same box, keeping only cells near the surface."""
+        old = self.grid
+        keep_old = self.surface_vertices(threshold, margin=1)
+        new_geometry = GridGeometry.covering(old.geometry.low, old.geometry.high, resolution)
+        vertices = new_geometry.vertices().view(-1, 3)
+        cell, _ = old.geometry.cell_of(vertices)
+        occupied = torch.zeros(len(vertices), dtype=torch.bool, device=vertices.device)
+        for corner in torch.tensor([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)]):
+            occupied |= keep_old.view(-1)[old.geometry.flat(cell + corner.to(cell.device))]
+        occupied = occupied.view(new_geometry.dims)
+        points = vertices[occupied.view(-1)]
+        with torch.no_grad():
+            rows = torch.cat([old(points[i : i + _CHUNK]) for i in range(0, len(points), _CHUNK)])
+            ratio = new_geometry.voxel / old.geometry.voxel
+            depth = F.softplus(rows[:, 0]) * ratio
+            rows[:, 0] = torch.where(
+                depth > 20, depth, torch.log(torch.expm1(depth.clamp_min(1e-12)))
+            )
+        grid = SparseGrid.from_mask(new_geometry, occupied, torch.zeros(CHANNELS))
+        with torch.no_grad():
+            grid.table[1:] = rows
+        self.grid = grid
+
+    @torch.no_grad()
+    def density_on_grid(
+        self, low: torch.Tensor, high: torch.Tensor, resolution: int
+    ) -> torch.Tensor:
+        """Density (optical depth per unit length) on a regular lattice, (R, R, R).
+
+        Queried in slices so memory stays bounded at any resolution; points outside the
+        field's box have zero density.
+        """
+        axes = [
+            torch.linspace(float(low[i]), float(high[i]), resolution, device=low.device)
+            for i in range(3)
+        ]
+        out = torch.zeros(resolution, resolution, resolution, device=low.device)
+        for ix, x in enumerate(axes[0]):
+            yz = torch.stack(torch.meshgrid(axes[1], axes[2], indexing="ij"), dim=-1).view(-1, 3)
+            points = torch.cat([x.expand(len(yz), 1), yz], dim=1)
+            inside = self.geometry.inside(points)
+            if inside.any():
+                depth = F.softplus(self.grid(points[inside])[:, 0]) / self.geometry.voxel
+                out[ix].view(-1)[inside] = depth
+        return out

@@ -1,0 +1,38 @@
+"""A trained radiance field bundled with what it needs to render from any camera."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from backend.captures import Camera, SceneBox
+from backend.nerf.background import Background
+from backend.nerf.field import VoxelField
+from backend.nerf.rays import camera_rays
+from backend.nerf.render import render_rays
+from backend.nerf.sampler import Sampler
+
+
+@dataclass
+class NerfModel:
+    """A trained field with what it needs to render: sampler, background, scene box."""
+
+    field: VoxelField
+    sampler: Sampler
+    background: Background
+    capture_box: SceneBox
+
+    @torch.no_grad()
+    def render(self, camera: Camera) -> np.ndarray:
+        """RGB (H, W, 3) from any camera, over the evaluation background."""
+        rays = camera_rays(camera, self.capture_box, self.device)
+        bg = self.background(rays.dirs, training=False)
+        out = render_rays(self.field, self.sampler, rays.origins, rays.dirs, bg)
+        k = camera.intrinsics
+        return out.rgb.clamp(0, 1).view(k.height, k.width, 3).cpu().numpy()
+
+    @property
+    def device(self) -> torch.device:
+        return self.field.grid.table.device

@@ -1,0 +1,67 @@
+"""Stage 1 as a unit: train, evaluate on held-out views, save the field and previews."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from backend.captures import Capture
+from backend.files import atomic_write
+from backend.nerf.checkpoint import save_model
+from backend.nerf.config import NerfConfig
+from backend.nerf.metrics import composite_white
+from backend.nerf.model import NerfModel
+from backend.nerf.trainer import Progress, Trainer, evaluate
+
+
+@dataclass(frozen=True)
+class NerfResult:
+    """The trained model and the numbers report.json carries under ``nerf``."""
+
+    model: NerfModel
+    psnr_heldout: float
+    steps: int
+    seconds: float
+    eval_seconds: float
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "psnr_heldout": round(self.psnr_heldout, 3),
+            "steps": self.steps,
+            "seconds": round(self.seconds, 2),
+            "eval_seconds": round(self.eval_seconds, 2),
+            "rows": self.model.field.grid.rows,
+            "grid": list(self.model.field.geometry.dims),
+        }
+
+
+def run_nerf_stage(
+    capture: Capture,
+    config: NerfConfig,
+    device: torch.device,
+    out_dir: Path,
+    progress: Progress | None = None,
+) -> NerfResult:
+    """Train on ``capture``, write ``out_dir/nerf/`` (field + held-out previews)."""
+    trainer = Trainer(capture, config, device)
+    trainer.train(progress=progress)
+    model = trainer.model()
+    started = time.perf_counter()
+    score, images = evaluate(model, capture)
+    eval_seconds = time.perf_counter() - started
+    nerf_dir = out_dir / "nerf"
+    save_model(model, config, nerf_dir)
+    for frame, image in zip(capture.heldout, images, strict=True):
+        target = composite_white(frame.rgba) if capture.has_alpha else frame.rgba[..., :3]
+        _write_png(nerf_dir / f"heldout_{Path(frame.name).name}.png", np.hstack([target, image]))
+    return NerfResult(model, score, trainer.step, trainer.seconds, eval_seconds)
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    pixels = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))

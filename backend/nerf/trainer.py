@@ -1,0 +1,164 @@
+"""Fit a :class:`VoxelField` to a capture: hull, coarse-to-fine training, pruning."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from backend.captures import Capture
+from backend.nerf.background import Background
+from backend.nerf.config import NerfConfig
+from backend.nerf.field import VoxelField
+from backend.nerf.grid import GridGeometry
+from backend.nerf.hull import carve, hull_box
+from backend.nerf.metrics import composite_white, psnr
+from backend.nerf.model import NerfModel
+from backend.nerf.rays import Rays, frame_rays
+from backend.nerf.render import composite
+from backend.nerf.sampler import Sampler
+
+HULL_RESOLUTION = 96
+
+Progress = Callable[[int, int, float], None]
+
+
+def initial_field(capture: Capture, config: NerfConfig, device: torch.device) -> VoxelField:
+    """Occupancy from the visual hull (RGBA captures) or the whole unit box."""
+    if capture.has_alpha:
+        low, high = hull_box(capture, HULL_RESOLUTION)
+        geometry = GridGeometry.covering(low, high, config.resolutions[0])
+        occupied = carve(capture, geometry)
+    else:
+        geometry = GridGeometry.covering(-torch.ones(3), torch.ones(3), config.resolutions[0])
+        occupied = torch.ones(geometry.dims, dtype=torch.bool)
+    geometry = GridGeometry(geometry.low.to(device), geometry.voxel, geometry.dims)
+    return VoxelField.from_occupancy(geometry, occupied.to(device), config.init_opacity)
+
+
+class Trainer:
+    """One training run; ``train`` may be called with a time budget and resumed."""
+
+    def __init__(self, capture: Capture, config: NerfConfig, device: torch.device):
+        torch.manual_seed(config.seed)
+        self.capture, self.config, self.device = capture, config, device
+        self.field = initial_field(capture, config, device)
+        self.sampler = Sampler(config.step_ratio)
+        self.sampler.refresh(self.field)
+        self.background = Background(learned=not capture.has_alpha).to(device)
+        self.rays = self._useful_rays(frame_rays(capture.train, capture.box, device))
+        self.optimizer = self._optimizer()
+        self.step = 0
+        self.seconds = 0.0
+
+    def _useful_rays(self, rays: Rays) -> Rays:
+        """Drop rays that never meet occupied space: their loss is zero by construction."""
+        if not self.capture.has_alpha:
+            return rays
+        keep = []
+        for i in range(0, len(rays), 65536):
+            enter, leave = self.sampler.intervals(
+                self.field, rays.origins[i : i + 65536], rays.dirs[i : i + 65536]
+            )
+            keep.append(leave > enter)
+        return rays.take(torch.cat(keep).nonzero()[:, 0])
+
+    def _optimizer(self) -> torch.optim.Adam:
+        groups = [{"params": [self.field.grid.table], "lr": self.config.lr}]
+        if self.background.env is not None:
+            groups.append({"params": [self.background.env], "lr": 0.05})
+        fused = self.device.type in ("cpu", "cuda")
+        return torch.optim.Adam(groups, betas=(0.9, 0.99), eps=1e-15, fused=fused)
+
+    def _learning_rate(self) -> float:
+        progress = min(self.step / max(self.config.steps, 1), 1.0)
+        return self.config.lr * (self.config.lr_final / self.config.lr) ** progress
+
+    def _restructure(self) -> None:
+        """Upsample or prune on schedule, carrying optimizer state across pruning."""
+        config = self.config
+        if self.step in config.upsample_at:
+            level = config.upsample_at.index(self.step) + 1
+            self.field.resample(config.resolutions[level], config.prune_opacity)
+            self.optimizer = self._optimizer()
+        elif self.step % config.prune_every == 0 and self.step > 0:
+            old_table, old_state = self.field.grid.table, self.optimizer.state
+            kept = self.field.prune(config.prune_opacity)
+            self.optimizer = self._optimizer()
+            if old_table in old_state:
+                state = old_state[old_table]
+                self.optimizer.state[self.field.grid.table] = {
+                    "step": state["step"],
+                    "exp_avg": state["exp_avg"][kept],
+                    "exp_avg_sq": state["exp_avg_sq"][kept],
+                }
+            if self.background.env is not None and self.background.env in old_state:
+                self.optimizer.state[self.background.env] = old_state[self.background.env]
+        else:
+            return
+        self.sampler.refresh(self.field)
+
+    def train_step(self) -> float:
+        self._restructure()
+        if self.step % self.config.refresh_every == 0:
+            self.sampler.refresh(self.field)
+        batch = self.rays.take(
+            torch.randint(len(self.rays), (self.config.batch_rays,), device=self.device)
+        )
+        background = self.background(batch.dirs, training=True)
+        samples = self.sampler.sample(self.field, batch.origins, batch.dirs, jitter=True)
+        out = composite(self.field, samples, background, distortion=True)
+        mse = torch.mean((out.rgb - self.background.target(batch.rgba, background)) ** 2)
+        loss = mse + self.config.distortion * out.distortion
+        for group in self.optimizer.param_groups[:1]:
+            group["lr"] = self._learning_rate()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.field.grid.reset_empty_row()
+        self.step += 1
+        return float(mse.detach())
+
+    def train(self, until_step: int | None = None, progress: Progress | None = None) -> None:
+        """Train up to ``until_step`` (default: the configured steps) or the time budget."""
+        end = min(until_step or self.config.steps, self.config.steps)
+        bar = tqdm(
+            total=end,
+            initial=self.step,
+            desc="nerf",
+            unit="step",
+            leave=False,
+            disable=progress is not None or None,
+        )
+        while self.step < end:
+            if self.config.seconds is not None and self.seconds >= self.config.seconds:
+                break
+            started = time.perf_counter()
+            loss = self.train_step()
+            self.seconds += time.perf_counter() - started
+            bar.update(1)
+            if self.step % 50 == 0 or self.step == end:
+                psnr_train = -10.0 * math.log10(max(loss, 1e-10))
+                bar.set_postfix(psnr=f"{psnr_train:.1f}", rows=self.field.grid.rows)
+                if progress is not None:
+                    progress(self.step, end, psnr_train)
+        bar.close()
+
+    def model(self) -> NerfModel:
+        self.sampler.refresh(self.field)
+        return NerfModel(self.field, self.sampler, self.background, self.capture.box)
+
+
+def evaluate(model: NerfModel, capture: Capture) -> tuple[float, list[np.ndarray]]:
+    """Mean held-out PSNR (over white for RGBA captures) and the rendered images."""
+    images, scores = [], []
+    for frame in capture.heldout:
+        image = model.render(frame.camera)
+        target = composite_white(frame.rgba) if capture.has_alpha else frame.rgba[..., :3]
+        scores.append(psnr(image, target))
+        images.append(image)
+    return (float(np.mean(scores)) if scores else float("nan")), images

@@ -1,0 +1,200 @@
+"""Render a multi-view capture of a mesh with Blender Cycles (CPU), NeRF-synthetic layout.
+
+Run by ``python -m backend capture-synth`` in a separate process (the backend package never
+imports bpy). The first held-out view is a straight frontal portrait, the others fill the
+gaps of the training spiral. Writes ``train/r_*.png``, ``test/r_*.png`` (RGBA), ``transforms_train.json``,
+``transforms_test.json`` and ``gt_mesh.ply`` (the surface in the capture's coordinates).
+
+Lighting is a fixed key and fill sun plus an albedo-proportional ambient term, with no
+indirect bounces and a point-sampled pixel filter: every pixel is deterministic, so the
+images are free of Monte Carlo noise and held-out PSNR measures the NeRF, not the renderer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import bpy
+import numpy as np
+from mathutils import Vector
+
+GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
+FOCAL_MM, SENSOR_MM = 50.0, 36.0
+AMBIENT = 0.22
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mesh", type=Path, required=True)
+    parser.add_argument("--views", type=int, required=True)
+    parser.add_argument("--heldout", type=int, default=8)
+    parser.add_argument("--res", type=int, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--distance", type=float, default=0.0, help="0: fit the mesh")
+    parser.add_argument("--samples", type=int, default=4)
+    return parser.parse_args(argv)
+
+
+def hemisphere_directions(count: int, offset: float) -> np.ndarray:
+    """Directions from the head towards the cameras: a Fibonacci spiral over the front.
+
+    Front is -Y. Elevations stay within [-35, 65] degrees so no camera looks straight up
+    the neck or down the scalp, which a real face capture rig would not do either.
+    """
+    out = []
+    for i in range(count):
+        t = (i + 0.5 + offset) / count
+        elevation = math.radians(-35.0 + 100.0 * t)
+        azimuth = (i + offset) * GOLDEN_ANGLE
+        azimuth = math.radians(-85.0) + (azimuth % math.radians(170.0))
+        out.append(
+            (
+                math.cos(elevation) * math.sin(azimuth),
+                -math.cos(elevation) * math.cos(azimuth),
+                math.sin(elevation),
+            )
+        )
+    return np.asarray(out)
+
+
+def import_mesh(path: Path) -> bpy.types.Object:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    if path.suffix.lower() in (".glb", ".gltf"):
+        bpy.ops.import_scene.gltf(filepath=str(path))
+    elif path.suffix.lower() == ".ply":
+        bpy.ops.wm.ply_import(filepath=str(path))
+    elif path.suffix.lower() == ".obj":
+        bpy.ops.wm.obj_import(filepath=str(path))
+    else:
+        raise SystemExit(f"error: unsupported mesh format {path.suffix} (glb, gltf, ply, obj)")
+    meshes = [o for o in bpy.context.scene.objects if o.type == "MESH"]
+    if not meshes:
+        raise SystemExit(f"error: {path} holds no mesh")
+    for obj in meshes:
+        obj.select_set(True)
+    bpy.context.view_layer.objects.active = meshes[0]
+    if len(meshes) > 1:
+        bpy.ops.object.join()
+    obj = bpy.context.view_layer.objects.active
+    obj.data.materials.clear()
+    obj.data.materials.append(material(obj))
+    return obj
+
+
+def material(obj: bpy.types.Object) -> bpy.types.Material:
+    """Albedo from the mesh's colour attribute (grey without one), diffuse plus ambient."""
+    mat = bpy.data.materials.new("CaptureAlbedo")
+    mat.use_nodes = True
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    bsdf = nodes["Principled BSDF"]
+    bsdf.inputs["Roughness"].default_value = 0.6
+    bsdf.inputs["Specular IOR Level"].default_value = 0.25
+    attributes = obj.data.color_attributes
+    if len(attributes):
+        albedo = nodes.new("ShaderNodeVertexColor")
+        albedo.layer_name = attributes[0].name
+        links.new(albedo.outputs["Color"], bsdf.inputs["Base Color"])
+        links.new(albedo.outputs["Color"], bsdf.inputs["Emission Color"])
+    else:
+        bsdf.inputs["Base Color"].default_value = (0.7, 0.7, 0.7, 1.0)
+        bsdf.inputs["Emission Color"].default_value = (0.7, 0.7, 0.7, 1.0)
+    bsdf.inputs["Emission Strength"].default_value = AMBIENT
+    return mat
+
+
+def setup_scene(res: int, samples: int) -> None:
+    scene = bpy.context.scene
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = samples
+    scene.cycles.use_denoising = False
+    scene.cycles.max_bounces = 0
+    scene.cycles.filter_width = 0.01
+    scene.cycles.seed = 0
+    scene.render.film_transparent = True
+    scene.render.resolution_x = scene.render.resolution_y = res
+    scene.render.resolution_percentage = 100
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.image_settings.color_mode = "RGBA"
+    scene.render.image_settings.color_depth = "8"
+    scene.view_settings.view_transform = "Standard"
+    scene.view_settings.look = "None"
+    world = bpy.data.worlds.new("Black")
+    world.use_nodes = True
+    world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.0
+    scene.world = world
+    for name, energy, rotation in (("Key", 2.6, (50, 10, -35)), ("Fill", 1.0, (70, 0, 60))):
+        light = bpy.data.lights.new(name, "SUN")
+        light.energy = energy
+        light.angle = 0.0
+        obj = bpy.data.objects.new(name, light)
+        obj.rotation_euler = [math.radians(a) for a in rotation]
+        scene.collection.objects.link(obj)
+
+
+def bounds(obj: bpy.types.Object) -> tuple[np.ndarray, float]:
+    corners = np.array([obj.matrix_world @ Vector(c) for c in obj.bound_box])
+    centre = (corners.min(axis=0) + corners.max(axis=0)) / 2.0
+    return centre, float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0)) / 2.0)
+
+
+def add_camera(position: np.ndarray, target: np.ndarray) -> bpy.types.Object:
+    data = bpy.data.cameras.new("CaptureCam")
+    data.lens, data.sensor_width, data.sensor_fit = FOCAL_MM, SENSOR_MM, "HORIZONTAL"
+    data.clip_start, data.clip_end = 0.01, 100.0
+    cam = bpy.data.objects.new("CaptureCam", data)
+    bpy.context.scene.collection.objects.link(cam)
+    cam.location = Vector(position)
+    cam.rotation_euler = (Vector(target) - cam.location).to_track_quat("-Z", "Y").to_euler()
+    bpy.context.view_layer.update()
+    return cam
+
+
+def render_split(split: str, dirs: np.ndarray, centre, distance, out: Path) -> None:
+    scene = bpy.context.scene
+    frames = []
+    for i, direction in enumerate(dirs):
+        cam = add_camera(centre + distance * direction, centre)
+        scene.camera = cam
+        scene.render.filepath = str(out / split / f"r_{i}.png")
+        bpy.ops.render.render(write_still=True)
+        matrix = [list(row) for row in cam.matrix_world]
+        frames.append({"file_path": f"./{split}/r_{i}", "transform_matrix": matrix})
+        print(f"rendered {split} {i + 1}/{len(dirs)}", flush=True)
+    angle_x = 2.0 * math.atan(SENSOR_MM / (2.0 * FOCAL_MM))
+    meta = {"camera_angle_x": angle_x, "frames": frames}
+    (out / f"transforms_{split}.json").write_text(json.dumps(meta, indent=2))
+
+
+def write_ground_truth(obj: bpy.types.Object, out: Path) -> None:
+    import trimesh
+
+    mesh = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh()
+    mesh.calc_loop_triangles()
+    verts = np.array([obj.matrix_world @ v.co for v in mesh.vertices], dtype=np.float64)
+    faces = np.array([t.vertices[:] for t in mesh.loop_triangles], dtype=np.int64)
+    trimesh.Trimesh(verts, faces, process=False).export(out / "gt_mesh.ply")
+
+
+def main(argv: list[str]) -> None:
+    args = parse(argv)
+    obj = import_mesh(args.mesh)
+    setup_scene(args.res, args.samples)
+    centre, radius = bounds(obj)
+    half_fov = math.atan(SENSOR_MM / (2.0 * FOCAL_MM))
+    distance = args.distance or radius / math.sin(half_fov) * 0.8
+    args.out.mkdir(parents=True, exist_ok=True)
+    render_split("train", hemisphere_directions(args.views, 0.0), centre, distance, args.out)
+    if args.heldout:
+        front = np.array([[0.0, -1.0, 0.0]])
+        test_dirs = np.vstack([front, hemisphere_directions(args.heldout - 1, 0.5)])
+        render_split("test", test_dirs, centre, distance, args.out)
+    write_ground_truth(obj, args.out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else sys.argv[1:])
