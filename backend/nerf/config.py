@@ -16,17 +16,17 @@ class NerfConfig:
     are pruned every ``prune_every`` steps so the table stays small.
     """
 
-    steps: int = 2400
+    steps: int = 900
     batch_rays: int = 4096
-    resolutions: tuple[int, ...] = (64, 128, 192)
-    upsample_at: tuple[int, ...] = (300, 1000)
+    resolutions: tuple[int, ...] = (64, 128)
+    upsample_at: tuple[int, ...] = (300,)
     prune_every: int = 200
     prune_opacity: float = 0.02
     init_opacity: float = 0.01
     lr: float = 0.1
     lr_final: float = 0.01
     step_ratio: float = 0.5
-    distortion: float = 0.01
+    distortion: float = 0.1
     refresh_every: int = 16
     seconds: float | None = None
     seed: int = 0
@@ -59,9 +59,7 @@ class NerfConfig:
 
 PRESETS = {
     "fast": NerfConfig(),
-    "quality": NerfConfig(
-        steps=12000, resolutions=(64, 128, 192, 256), upsample_at=(300, 1000, 3000)
-    ),
+    "quality": NerfConfig(steps=4000, resolutions=(64, 128, 192), upsample_at=(300, 1500)),
 }
 
 

@@ -117,8 +117,8 @@ class VoxelField(torch.nn.Module):
             for i in range(3)
         ]
         out = torch.zeros(resolution, resolution, resolution, device=low.device)
+        yz = torch.stack(torch.meshgrid(axes[1], axes[2], indexing="ij"), dim=-1).view(-1, 2)
         for ix, x in enumerate(axes[0]):
-            yz = torch.stack(torch.meshgrid(axes[1], axes[2], indexing="ij"), dim=-1).view(-1, 3)
             points = torch.cat([x.expand(len(yz), 1), yz], dim=1)
             inside = self.geometry.inside(points)
             if inside.any():
