@@ -62,6 +62,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="fast")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     parser.add_argument("--steps", type=int, default=None, help="override training steps")
+    parser.add_argument(
+        "--max-side", type=int, default=800, help="downscale images whose long side is larger"
+    )
 
 
 def _nerf(args: argparse.Namespace) -> int:
@@ -73,7 +76,7 @@ def _nerf(args: argparse.Namespace) -> int:
             raise BackendError(f"--steps must be at least 1, got {args.steps}")
         config = config.with_steps(args.steps)
     print(f"loading capture {args.capture}", flush=True)
-    capture = load_capture(args.capture)
+    capture = load_capture(args.capture, max_side=args.max_side)
     print(
         f"{len(capture.train)} training and {len(capture.heldout)} held-out frames at "
         f"{capture.resolution[0]}x{capture.resolution[1]}; training on {device}",

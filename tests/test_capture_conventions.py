@@ -183,3 +183,19 @@ def test_blender_cameras_see_the_ground_truth_silhouette(tiny_capture_dir: Path)
         foreground = frame.rgba[..., 3] > 0.5
         iou = (covered & foreground).sum() / (covered | foreground).sum()
         assert iou > 0.98, f"{frame.name}: silhouette IoU {iou:.3f}"
+
+
+def test_max_side_downscales_images_and_intrinsics_together(tiny_capture_dir: Path):
+    full = load_capture(tiny_capture_dir)
+    small = load_capture(tiny_capture_dir, max_side=24)
+    assert small.resolution == (24, 24)
+    gt = trimesh.load(small.gt_mesh_path)
+    for big, frame in zip(full.train[:4], small.train[:4], strict=True):
+        assert frame.camera.intrinsics.fx == pytest.approx(big.camera.intrinsics.fx / 2)
+        coverage = frame.rgba[..., 3].mean()
+        assert coverage == pytest.approx(big.rgba[..., 3].mean(), abs=2e-3)
+        foreground = frame.rgba[..., 3] > 0.5
+        projected = frame.camera.project(gt.vertices)[0]
+        inside = (projected >= 0).all(1) & (projected < 24).all(1)
+        hit = foreground[projected[inside, 1].astype(int), projected[inside, 0].astype(int)]
+        assert hit.mean() > 0.97

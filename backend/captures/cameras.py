@@ -60,16 +60,14 @@ class Intrinsics:
     height: int
     distortion: Distortion = field(default_factory=Distortion)
 
-    def scaled(self, factor: float) -> Intrinsics:
-        """The same camera for an image resized by ``factor``."""
+    def resized(self, width: int, height: int) -> Intrinsics:
+        """The same camera for the image resampled to ``width`` x ``height`` pixels.
+
+        Distortion acts on normalized coordinates, so its coefficients do not change.
+        """
+        sx, sy = width / self.width, height / self.height
         return Intrinsics(
-            self.fx * factor,
-            self.fy * factor,
-            self.cx * factor,
-            self.cy * factor,
-            round(self.width * factor),
-            round(self.height * factor),
-            self.distortion,
+            self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height, self.distortion
         )
 
 

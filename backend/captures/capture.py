@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.captures.cameras import Camera
-from backend.captures.images import read_mask, read_rgba
+from backend.captures.images import downscale, read_mask, read_rgba
 from backend.captures.scene_box import SceneBox
 from backend.captures.transforms import FrameSpec, TransformsFile, read_transforms
 from backend.errors import CaptureError
@@ -67,16 +67,22 @@ class Capture:
         }
 
 
-def load_capture(root: str | Path) -> Capture:
-    """Load and validate a capture folder; raises :class:`CaptureError` naming the problem."""
+def load_capture(root: str | Path, max_side: int | None = None) -> Capture:
+    """Load and validate a capture folder; raises :class:`CaptureError` naming the problem.
+
+    With ``max_side``, larger images are area-downscaled so their long side fits, and
+    their intrinsics follow: the stages train on what fits in memory and time.
+    """
     root = Path(root)
+    if max_side is not None and max_side < 8:
+        raise CaptureError(f"max_side must be at least 8 pixels, got {max_side}")
     if not root.is_dir():
         raise CaptureError(f"capture folder not found: {root}")
     train_specs, heldout_specs, files = _split_specs(root)
     if not train_specs:
         raise CaptureError(f"{root}: the capture has no training frames")
-    train = [_load_frame(s) for s in train_specs]
-    heldout = [_load_frame(s) for s in heldout_specs]
+    train = [_load_frame(s, max_side) for s in train_specs]
+    heldout = [_load_frame(s, max_side) for s in heldout_specs]
     has_alpha = any(bool((f.rgba[..., 3] < 1.0).any()) for f in train)
     return Capture(
         root=root,
@@ -113,7 +119,7 @@ def _split_specs(root: Path) -> tuple[list[FrameSpec], list[FrameSpec], list[Tra
     return train, heldout, [data]
 
 
-def _load_frame(spec: FrameSpec) -> Frame:
+def _load_frame(spec: FrameSpec, max_side: int | None) -> Frame:
     rgba = read_rgba(spec.image_path, spec.where)
     height, width = rgba.shape[:2]
     intrinsics = spec.lens.resolve(width, height, spec.where)
@@ -126,6 +132,11 @@ def _load_frame(spec: FrameSpec) -> Frame:
             )
         rgba = rgba.copy()
         rgba[..., 3] *= mask
+    if max_side is not None and max(width, height) > max_side:
+        factor = max_side / max(width, height)
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        rgba = downscale(rgba, *size)
+        intrinsics = intrinsics.resized(*size)
     return Frame(spec.name, Camera(intrinsics, spec.c2w), rgba)
 
 

@@ -41,3 +41,17 @@ def _to_rgba(image: Image.Image) -> np.ndarray:
         rgb = np.repeat(gray[..., None], 3, axis=-1)
         return np.concatenate([rgb, np.ones_like(gray)[..., None]], axis=-1)
     return np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+
+
+def downscale(rgba: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Area-average an RGBA image, premultiplied so edges do not darken or lighten."""
+    alpha = rgba[..., 3:4]
+    premultiplied = np.concatenate([rgba[..., :3] * alpha, alpha], axis=-1)
+    channels = [
+        np.asarray(Image.fromarray(premultiplied[..., c]).resize((width, height), Image.BOX))
+        for c in range(4)
+    ]
+    out = np.stack(channels, axis=-1).astype(np.float32)
+    out[..., :3] /= np.maximum(out[..., 3:4], 1e-6)
+    out[..., :3] = np.where(out[..., 3:4] > 0, np.clip(out[..., :3], 0.0, 1.0), 0.0)
+    return out

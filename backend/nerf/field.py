@@ -85,11 +85,8 @@ class VoxelField(torch.nn.Module):
         keep_old = self.surface_vertices(threshold, margin=1)
         new_geometry = GridGeometry.covering(old.geometry.low, old.geometry.high, resolution)
         vertices = new_geometry.vertices().view(-1, 3)
-        cell, _ = old.geometry.cell_of(vertices)
-        occupied = torch.zeros(len(vertices), dtype=torch.bool, device=vertices.device)
-        for corner in torch.tensor([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)]):
-            occupied |= keep_old.view(-1)[old.geometry.flat(cell + corner.to(cell.device))]
-        occupied = occupied.view(new_geometry.dims)
+        corners, _ = old.geometry.corners_of(vertices)
+        occupied = keep_old.view(-1)[corners].any(dim=1).view(new_geometry.dims)
         points = vertices[occupied.view(-1)]
         with torch.no_grad():
             rows = torch.cat([old(points[i : i + _CHUNK]) for i in range(0, len(points), _CHUNK)])

@@ -58,6 +58,16 @@ class GridGeometry:
         cell = u.floor().long().clamp(min=torch.zeros_like(upper), max=upper)
         return cell, (u - cell).clamp(0.0, 1.0)
 
+    def corners_of(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat vertex indices (N, 8) of each point's cell corners, and its offset in the cell."""
+        cell, frac = self.cell_of(points)
+        _, dy, dz = self.dims
+        offsets = torch.tensor(
+            [(i * dy + j) * dz + k for i in (0, 1) for j in (0, 1) for k in (0, 1)],
+            device=points.device,
+        )
+        return self.flat(cell)[:, None] + offsets, frac
+
     def inside(self, points: torch.Tensor) -> torch.Tensor:
         return ((points >= self.low) & (points <= self.high)).all(dim=-1)
 
@@ -96,18 +106,10 @@ class SparseGrid(torch.nn.Module):
 
     def corner_rows(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows (N, 8) of each point's cell corners and their trilinear weights (N, 8)."""
-        cell, frac = self.geometry.cell_of(points)
-        rows = self.index.view(-1)[self.geometry.flat(cell)[:, None] + self._corner_offsets()]
+        corners, frac = self.geometry.corners_of(points)
         wx, wy, wz = (torch.stack([1.0 - frac[:, i], frac[:, i]], dim=1) for i in range(3))
         weights = (wx[:, :, None, None] * wy[:, None, :, None] * wz[:, None, None, :]).view(-1, 8)
-        return rows, weights
-
-    def _corner_offsets(self) -> torch.Tensor:
-        _, dy, dz = self.geometry.dims
-        return torch.tensor(
-            [(i * dy + j) * dz + k for i in (0, 1) for j in (0, 1) for k in (0, 1)],
-            device=self.index.device,
-        )
+        return self.index.view(-1)[corners], weights
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         """Trilinearly interpolated features (N, C) at points inside the grid box.

@@ -132,7 +132,7 @@ class Trainer:
             desc="nerf",
             unit="step",
             leave=False,
-            disable=progress is not None or None,
+            disable=True if progress is not None else None,
         )
         while self.step < end:
             if self.config.seconds is not None and self.seconds >= self.config.seconds:

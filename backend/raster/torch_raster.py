@@ -1,0 +1,196 @@
+"""Pure-PyTorch rasterizer with nvdiffrast's conventions; runs on any device.
+
+Conventions (as nvdiffrast): ``pos`` are clip-space positions (B, V, 4); pixel (i, j) has
+its centre at NDC ((i + 0.5) / W * 2 - 1, (j + 0.5) / H * 2 - 1), so row 0 is the bottom
+of the image (y = -1); ``rast`` is (B, H, W, 4) holding (u, v, z/w, triangle id + 1) with
+id 0 for empty pixels, and an attribute interpolates as u * a0 + v * a1 + (1 - u - v) * a2
+with perspective correction. Triangles with a vertex behind the camera (w <= 0) are not
+drawn (no clipping), so keep the near plane in front of the mesh.
+
+How it works: triangles are grouped by the size of their pixel bounding box, and each
+group tests its candidate pixel centres in one batched operation; the nearest triangle
+per pixel wins through one ``scatter_reduce`` over (depth, id) keys. The winning
+triangle's barycentrics are then recomputed from ``pos`` with autograd, so gradients flow
+to vertex positions as well as to attributes and textures.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+_DEPTH_BITS = 31
+_EMPTY = torch.iinfo(torch.int64).max
+
+
+def rasterize(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]) -> torch.Tensor:
+    """Per-pixel (u, v, z/w, id + 1) for a batch of clip-space meshes, (B, H, W, 4)."""
+    height, width = resolution
+    tri = tri.long()
+    batches = []
+    for b in range(pos.shape[0]):
+        winner = _visible_triangle(pos[b].detach(), tri, height, width)
+        batches.append(_barycentrics(pos[b], tri, winner, height, width))
+    return torch.stack(batches)
+
+
+def _screen(pos: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Clip -> (pixel x, pixel y, ndc z) with pixel centres at integer + 0.5."""
+    ndc = pos[..., :3] / pos[..., 3:4]
+    x = (ndc[..., 0] * 0.5 + 0.5) * width
+    y = (ndc[..., 1] * 0.5 + 0.5) * height
+    return torch.stack([x, y, ndc[..., 2]], dim=-1)
+
+
+def _visible_triangle(pos: torch.Tensor, tri: torch.Tensor, height: int, width: int):
+    """Id of the nearest triangle covering each pixel centre (-1 where none), (H, W)."""
+    screen = _screen(pos, height, width)[tri]
+    drawable = (pos[tri][..., 3] > 0).all(dim=1)
+    low = torch.ceil(screen[..., :2].amin(dim=1) - 0.5).long()
+    high = torch.floor(screen[..., :2].amax(dim=1) - 0.5).long()
+    low = low.clamp(min=0)
+    high = torch.minimum(high, torch.tensor([width - 1, height - 1], device=pos.device))
+    size = (high - low + 1).amax(dim=1)
+    drawable &= (high >= low).all(dim=1)
+    best = torch.full((height * width,), _EMPTY, dtype=torch.int64, device=pos.device)
+    ids = torch.arange(len(tri), device=pos.device)
+    side = 1
+    while True:
+        group = drawable & (size <= side) & (size > side // 2)
+        if group.any():
+            _cover(screen[group], ids[group], low[group], high[group], side, width, best)
+        if side >= max(int(size.max()) if len(size) else 0, 1):
+            break
+        side *= 2
+    winner = torch.where(best == _EMPTY, -1, best & ((1 << 32) - 1))
+    return winner.view(height, width)
+
+
+def _cover(screen, ids, low, high, side: int, width: int, best: torch.Tensor) -> None:
+    """Test a side x side block of pixel centres per triangle; keep the nearest hit."""
+    offsets = (
+        torch.stack(torch.meshgrid(torch.arange(side), torch.arange(side), indexing="xy"), -1)
+        .view(-1, 2)
+        .to(screen.device)
+    )
+    pixel = low[:, None, :] + offsets[None]
+    inside_box = (pixel <= high[:, None, :]).all(dim=-1)
+    centre = pixel.to(screen.dtype) + 0.5
+    bary = _edge_barycentrics(screen[:, None, :, :2], centre)
+    covered = inside_box & (bary >= 0).all(dim=-1) & (bary.sum(-1).abs() > 0)
+    depth = (bary * screen[:, None, :, 2]).sum(dim=-1)
+    covered &= (depth >= -1.0) & (depth <= 1.0)
+    t, k = covered.nonzero(as_tuple=True)
+    quantized = ((depth[t, k] * 0.5 + 0.5) * ((1 << _DEPTH_BITS) - 1)).long()
+    keys = (quantized << 32) | ids[t]
+    flat = pixel[t, k, 1] * width + pixel[t, k, 0]
+    best.scatter_reduce_(0, flat, keys, reduce="amin")
+
+
+def _edge_barycentrics(corners: torch.Tensor, point: torch.Tensor) -> torch.Tensor:
+    """Screen-space barycentrics (..., 3) of points w.r.t. triangles (..., 3, 2)."""
+    a, b, c = corners[..., 0, :], corners[..., 1, :], corners[..., 2, :]
+    area = _cross(b - a, c - a)
+    safe = torch.where(area.abs() < 1e-12, torch.full_like(area, 1e-12), area)
+    w0 = _cross(b - point, c - point) / safe
+    w1 = _cross(c - point, a - point) / safe
+    return torch.stack([w0, w1, 1.0 - w0 - w1], dim=-1)
+
+
+def _cross(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    return p[..., 0] * q[..., 1] - p[..., 1] * q[..., 0]
+
+
+def _barycentrics(pos, tri, winner, height: int, width: int) -> torch.Tensor:
+    """Differentiable (u, v, z/w, id + 1) of the winning triangle at each pixel."""
+    out = torch.zeros(height, width, 4, dtype=pos.dtype, device=pos.device)
+    j, i = (winner >= 0).nonzero(as_tuple=True)
+    if len(j) == 0:
+        return out
+    face = tri[winner[j, i]]
+    screen = _screen(pos, height, width)[face]
+    centre = torch.stack([i, j], dim=-1).to(pos.dtype) + 0.5
+    linear = _edge_barycentrics(screen[..., :2], centre)
+    inverse_w = 1.0 / pos[face][..., 3]
+    perspective = linear * inverse_w
+    perspective = perspective / perspective.sum(dim=-1, keepdim=True)
+    depth = (linear * screen[..., 2]).sum(dim=-1)
+    ident = (winner[j, i] + 1).to(pos.dtype)
+    values = torch.stack([perspective[:, 0], perspective[:, 1], depth, ident], dim=-1)
+    return out.index_put((j, i), values)
+
+
+def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
+    """Attributes (V, C) or (B, V, C) at each pixel, (B, H, W, C); zero where empty."""
+    batch = rast.shape[0]
+    if attr.dim() == 2:
+        attr = attr[None].expand(batch, -1, -1)
+    ident = rast[..., 3].long()
+    face = tri.long()[(ident - 1).clamp(min=0)]
+    corners = torch.stack(
+        [
+            torch.gather(attr[b], 0, face[b].view(-1, 1).expand(-1, attr.shape[-1]))
+            for b in range(batch)
+        ]
+    ).view(*face.shape, attr.shape[-1])
+    u, v = rast[..., 0:1], rast[..., 1:2]
+    value = corners[..., 0, :] * u + corners[..., 1, :] * v + corners[..., 2, :] * (1 - u - v)
+    return value * (ident > 0)[..., None]
+
+
+def texture(tex: torch.Tensor, uv: torch.Tensor, mip: bool = False) -> torch.Tensor:
+    """Bilinear lookup of textures (B, Ht, Wt, C) at uv (B, H, W, 2), clamped at borders.
+
+    uv (0, 0) is the first texel in memory, texel centres at (k + 0.5) / size, as in
+    nvdiffrast. With ``mip`` the level of a mip pyramid is chosen per pixel from the
+    screen-space footprint of uv and blended between the two nearest levels.
+    """
+    image = tex.permute(0, 3, 1, 2)
+    grid = uv * 2.0 - 1.0
+    if not mip:
+        return _sample(image, grid)
+    levels = [image]
+    while min(levels[-1].shape[-2:]) > 1:
+        levels.append(F.avg_pool2d(levels[-1], 2, ceil_mode=True))
+    lod = _level_of_detail(uv, tex.shape[2], tex.shape[1]).clamp(0, len(levels) - 1)
+    result = torch.zeros(*uv.shape[:3], tex.shape[-1], dtype=tex.dtype, device=tex.device)
+    for level, layer in enumerate(levels):
+        weight = (1.0 - (lod - level).abs()).clamp(min=0.0)[..., None]
+        if bool((weight > 0).any()):
+            result = result + weight * _sample(layer, grid)
+    return result
+
+
+def _sample(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    out = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.permute(0, 2, 3, 1)
+
+
+def _level_of_detail(uv: torch.Tensor, tex_width: int, tex_height: int) -> torch.Tensor:
+    """log2 of the texel footprint of one pixel, from forward differences of uv."""
+    scale = torch.tensor([tex_width, tex_height], dtype=uv.dtype, device=uv.device)
+    texels = uv.detach() * scale
+    dx = F.pad(texels[:, :, 1:] - texels[:, :, :-1], (0, 0, 0, 1), mode="replicate")
+    dy = F.pad(texels[:, 1:] - texels[:, :-1], (0, 0, 0, 0, 0, 1), mode="replicate")
+    footprint = torch.maximum(dx.norm(dim=-1), dy.norm(dim=-1)).clamp(min=1e-6)
+    return torch.log2(footprint).clamp(min=0.0)
+
+
+def antialias(colour: torch.Tensor, rast: torch.Tensor) -> torch.Tensor:
+    """Soften silhouette edges: pixels whose neighbour shows another surface or the
+    background take a quarter of that neighbour's colour per differing side.
+
+    A simplification of nvdiffrast's analytic antialiasing: it removes stair-steps along
+    outlines for losses and previews, and is differentiable in ``colour`` (not in
+    positions). Interior triangle edges are left alone, as nvdiffrast does.
+    """
+    covered = (rast[..., 3] > 0).to(colour.dtype)[..., None]
+    depth = rast[..., 2:3]
+    out = colour
+    for shift, dim in ((1, 1), (-1, 1), (1, 2), (-1, 2)):
+        other = torch.roll(colour, shift, dims=dim)
+        other_cov = torch.roll(covered, shift, dims=dim)
+        other_depth = torch.roll(depth, shift, dims=dim)
+        edge = (covered != other_cov) | ((covered > 0) & ((other_depth - depth).abs() > 0.01))
+        out = out + 0.125 * edge.to(colour.dtype) * (other - colour)
+    return out
