@@ -5,10 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
+from backend.captures import load_capture
 from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
+from backend.nerf.config import NerfConfig
+from backend.nerf.trainer import Trainer
 
 TINY_RES = 48
+SMALL_NERF = NerfConfig(
+    steps=400, batch_rays=2048, resolutions=(32, 64), upsample_at=(150,), prune_every=100
+)
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +24,12 @@ def tiny_capture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("bpy", reason="bpy renders the test capture: pip install -e '.[dev]'")
     out = tmp_path_factory.mktemp("tiny") / "capture"
     return render_capture(SynthRequest(SAMPLE_HEAD, out, 16, 4, TINY_RES))
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tiny_capture_dir: Path):
+    """The tiny capture and a NeRF trained on it for 400 steps (about 10 s)."""
+    capture = load_capture(tiny_capture_dir)
+    trainer = Trainer(capture, SMALL_NERF, torch.device("cpu"))
+    trainer.train()
+    return capture, trainer.model()

@@ -191,11 +191,8 @@ def test_max_side_downscales_images_and_intrinsics_together(tiny_capture_dir: Pa
     assert small.resolution == (24, 24)
     gt = trimesh.load(small.gt_mesh_path)
     for big, frame in zip(full.train[:4], small.train[:4], strict=True):
-        assert frame.camera.intrinsics.fx == pytest.approx(big.camera.intrinsics.fx / 2)
-        coverage = frame.rgba[..., 3].mean()
-        assert coverage == pytest.approx(big.rgba[..., 3].mean(), abs=2e-3)
-        foreground = frame.rgba[..., 3] > 0.5
-        projected = frame.camera.project(gt.vertices)[0]
-        inside = (projected >= 0).all(1) & (projected < 24).all(1)
-        hit = foreground[projected[inside, 1].astype(int), projected[inside, 0].astype(int)]
-        assert hit.mean() > 0.97
+        alpha = big.rgba[..., 3].reshape(24, 2, 24, 2).mean(axis=(1, 3))
+        np.testing.assert_allclose(frame.rgba[..., 3], alpha, atol=2 / 255)
+        pixels_big, _ = big.camera.project(gt.vertices)
+        pixels_small, _ = frame.camera.project(gt.vertices)
+        np.testing.assert_allclose(pixels_small, pixels_big / 2, atol=1e-9)

@@ -11,30 +11,23 @@ import torch
 import torch.nn.functional as F
 
 import backend.nerf.sampler as sampler_module
-from backend.captures import load_capture
 from backend.nerf.checkpoint import load_model, save_model
-from backend.nerf.config import NerfConfig
-from backend.nerf.grid import WeightedRows
+from backend.nerf.grid import GridGeometry, WeightedRows
 from backend.nerf.metrics import composite_white, psnr
 from backend.nerf.rays import camera_rays
 from backend.nerf.render import composite
-from backend.nerf.trainer import Trainer, evaluate
+from backend.nerf.trainer import evaluate
+from tests.conftest import SMALL_NERF
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "meshes"))
 import head_shape
 
 CPU = torch.device("cpu")
-SMALL = NerfConfig(
-    steps=400, batch_rays=2048, resolutions=(32, 64), upsample_at=(150,), prune_every=100
-)
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_capture_dir: Path):
-    capture = load_capture(tiny_capture_dir)
-    trainer = Trainer(capture, SMALL, CPU)
-    trainer.train()
-    return capture, trainer.model()
+@pytest.fixture
+def trained(trained_tiny):
+    return trained_tiny
 
 
 def _mean_colour_psnr(capture) -> float:
@@ -60,9 +53,9 @@ def test_nerf_is_far_above_the_mean_colour_baseline(trained):
 
 def test_reloaded_checkpoint_renders_the_same_image(trained, tmp_path: Path):
     capture, model = trained
-    save_model(model, SMALL, tmp_path)
+    save_model(model, SMALL_NERF, tmp_path)
     reloaded, config = load_model(tmp_path, CPU)
-    assert config == SMALL
+    assert config == SMALL_NERF
     camera = capture.heldout[1].camera
     np.testing.assert_allclose(reloaded.render(camera), model.render(camera), atol=1e-6)
 
@@ -106,7 +99,8 @@ def _head_signed_radius(world: np.ndarray) -> np.ndarray:
 
 def test_density_lattice_is_dense_on_the_head_and_empty_away_from_it(trained):
     capture, model = trained
-    lattice = model.field.density_on_grid(-torch.ones(3), torch.ones(3), 41).numpy()
+    geometry = GridGeometry.covering(-torch.ones(3), torch.ones(3), 41)
+    lattice = model.field.density_on_grid(geometry).numpy()
     axis = np.linspace(-1.0, 1.0, 41)
     points = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
     signed = _head_signed_radius(capture.box.to_world(points))

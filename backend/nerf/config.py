@@ -57,9 +57,12 @@ class NerfConfig:
         return replace(self, steps=steps, upsample_at=upsample)
 
 
+# Longer schedules measured worse on held-out views (the grid overfits the training views
+# while the learning rate stays high: 34.5 dB after 4500 steps against 36.8 dB after 900,
+# docs/BENCHMARKS.md), so "quality" keeps the NeRF schedule and spends on later stages.
 PRESETS = {
     "fast": NerfConfig(),
-    "quality": NerfConfig(steps=4000, resolutions=(64, 128, 192), upsample_at=(300, 1500)),
+    "quality": NerfConfig(),
 }
 
 

@@ -101,24 +101,24 @@ class VoxelField(torch.nn.Module):
         self.grid = grid
 
     @torch.no_grad()
-    def density_on_grid(
-        self, low: torch.Tensor, high: torch.Tensor, resolution: int
-    ) -> torch.Tensor:
-        """Density (optical depth per unit length) on a regular lattice, (R, R, R).
+    def density_on_grid(self, lattice: GridGeometry) -> torch.Tensor:
+        """Density (optical depth per normalized unit length) at a lattice's vertices.
 
-        Queried in slices so memory stays bounded at any resolution; points outside the
-        field's box have zero density.
+        Queried one x-slice at a time so memory stays bounded at any resolution; points
+        outside the field's box have zero density.
         """
-        axes = [
-            torch.linspace(float(low[i]), float(high[i]), resolution, device=low.device)
-            for i in range(3)
-        ]
-        out = torch.zeros(resolution, resolution, resolution, device=low.device)
-        yz = torch.stack(torch.meshgrid(axes[1], axes[2], indexing="ij"), dim=-1).view(-1, 2)
-        for ix, x in enumerate(axes[0]):
-            points = torch.cat([x.expand(len(yz), 1), yz], dim=1)
+        device = self.grid.table.device
+        vertices = lattice.vertices().to(device)
+        out = torch.zeros(lattice.dims, device=device)
+        for ix in range(lattice.dims[0]):
+            points = vertices[ix].reshape(-1, 3)
             inside = self.geometry.inside(points)
             if inside.any():
                 depth = F.softplus(self.grid(points[inside])[:, 0]) / self.geometry.voxel
                 out[ix].view(-1)[inside] = depth
         return out
+
+    @torch.no_grad()
+    def diffuse_colour(self, points: torch.Tensor) -> torch.Tensor:
+        """View-independent colour (N, 3): the SH term averages to zero over directions."""
+        return torch.sigmoid(self.grid(points)[:, 1:4])

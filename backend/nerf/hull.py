@@ -17,21 +17,26 @@ from backend.nerf.grid import GridGeometry
 ALPHA_EMPTY = 0.05
 
 
-def carve(capture: Capture, geometry: GridGeometry) -> torch.Tensor:
+def carve(
+    capture: Capture, geometry: GridGeometry, depths: list[np.ndarray] | None = None
+) -> torch.Tensor:
     """Vertices (dims bool) inside every training view's silhouette, or outside its frame.
 
     A vertex stands for a voxel, so each silhouette is dilated by the voxel's projected
-    radius first: a voxel that any pixel of the subject touches is kept.
+    radius first: a voxel that any pixel of the subject touches is kept. With ``depths``
+    (per training frame, normalized units along each pixel's ray, inf for no surface),
+    vertices a view sees through, more than two voxels in front of the surface, are
+    carved too: what is left is the solid behind every observed surface.
     """
     points = capture.box.to_world(geometry.vertices().view(-1, 3).cpu().numpy())
     keep = np.ones(len(points), dtype=bool)
     seen = np.zeros(len(points), dtype=bool)
-    for frame in capture.train:
+    for index, frame in enumerate(capture.train):
         camera = frame.camera
         pixels, depth = camera.project(points)
         distance = np.linalg.norm(camera.center - capture.box.center)
         radius_px = camera.intrinsics.fx * geometry.voxel * capture.box.scale / distance
-        alpha = _dilated_alpha(frame.rgba[..., 3], int(np.ceil(radius_px)) + 1)
+        alpha = _neighbourhood_max(frame.rgba[..., 3], int(np.ceil(radius_px)) + 1)
         col, row = np.floor(pixels[:, 0]).astype(int), np.floor(pixels[:, 1]).astype(int)
         in_frame = (depth > 0) & (col >= 0) & (row >= 0)
         in_frame &= (col < frame.width) & (row < frame.height)
@@ -39,11 +44,18 @@ def carve(capture: Capture, geometry: GridGeometry) -> torch.Tensor:
         values[in_frame] = alpha[row[in_frame], col[in_frame]]
         keep &= values > ALPHA_EMPTY
         seen |= in_frame
+        if depths is not None:
+            surface = np.full(len(points), np.inf)
+            farthest = _neighbourhood_max(depths[index].astype(np.float32), 1)
+            surface[in_frame] = farthest[row[in_frame], col[in_frame]]
+            distance = np.linalg.norm(points - camera.center, axis=1) / capture.box.scale
+            keep &= distance >= surface - 2.0 * geometry.voxel
     return torch.from_numpy(keep & seen).view(geometry.dims)
 
 
-def _dilated_alpha(alpha: np.ndarray, radius: int) -> np.ndarray:
-    tensor = torch.from_numpy(np.ascontiguousarray(alpha))[None, None]
+def _neighbourhood_max(image: np.ndarray, radius: int) -> np.ndarray:
+    """Maximum over a square neighbourhood (alpha or depth, one channel)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image))[None, None]
     return F.max_pool2d(tensor, 2 * radius + 1, stride=1, padding=radius)[0, 0].numpy()
 
 

@@ -15,6 +15,16 @@ from backend.nerf.render import render_rays
 from backend.nerf.sampler import Sampler
 
 
+@dataclass(frozen=True)
+class Rendering:
+    """One view: RGB over the evaluation background, opacity, and depth along each ray
+    in normalized units (inf where the ray meets nothing opaque)."""
+
+    rgb: np.ndarray
+    opacity: np.ndarray
+    depth: np.ndarray
+
+
 @dataclass
 class NerfModel:
     """A trained field with what it needs to render: sampler, background, scene box."""
@@ -27,11 +37,24 @@ class NerfModel:
     @torch.no_grad()
     def render(self, camera: Camera) -> np.ndarray:
         """RGB (H, W, 3) from any camera, over the evaluation background."""
+        return self.render_all(camera).rgb
+
+    @torch.no_grad()
+    def render_all(self, camera: Camera) -> Rendering:
+        """Colour, opacity and depth from any camera."""
         rays = camera_rays(camera, self.capture_box, self.device)
         bg = self.background(rays.dirs, training=False)
         out = render_rays(self.field, self.sampler, rays.origins, rays.dirs, bg)
         k = camera.intrinsics
-        return out.rgb.clamp(0, 1).view(k.height, k.width, 3).cpu().numpy()
+        opacity = out.opacity.view(k.height, k.width)
+        depth = torch.where(
+            opacity > 0.5, out.depth.view(k.height, k.width) / opacity.clamp(min=1e-6), torch.inf
+        )
+        return Rendering(
+            out.rgb.clamp(0, 1).view(k.height, k.width, 3).cpu().numpy(),
+            opacity.cpu().numpy(),
+            depth.cpu().numpy(),
+        )
 
     @property
     def device(self) -> torch.device:

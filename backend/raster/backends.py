@@ -32,8 +32,10 @@ class TorchRasterizer:
     def interpolate(self, attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor):
         return torch_raster.interpolate(attr, rast, tri)
 
-    def texture(self, tex: torch.Tensor, uv: torch.Tensor, mip: bool = False):
-        return torch_raster.texture(tex, uv, mip)
+    def texture(
+        self, tex: torch.Tensor, uv: torch.Tensor, mip: bool = False, max_level: int | None = None
+    ):
+        return torch_raster.texture(tex, uv, mip, max_level)
 
     def antialias(self, colour, rast, pos, tri):
         return torch_raster.antialias(colour, rast)
@@ -63,15 +65,20 @@ class NvdiffrastRasterizer:
         out, _ = self._dr.interpolate(attr.contiguous(), rast, tri.int().contiguous())
         return out
 
-    def texture(self, tex: torch.Tensor, uv: torch.Tensor, mip: bool = False):
-        mode = "linear-mipmap-linear" if mip else "linear"
-        if mip:
-            uv_da = _uv_derivatives(uv)
+    def texture(
+        self, tex: torch.Tensor, uv: torch.Tensor, mip: bool = False, max_level: int | None = None
+    ):
+        if not mip:
             return self._dr.texture(
-                tex.contiguous(), uv.contiguous(), uv_da, filter_mode=mode, boundary_mode="clamp"
+                tex.contiguous(), uv.contiguous(), filter_mode="linear", boundary_mode="clamp"
             )
         return self._dr.texture(
-            tex.contiguous(), uv.contiguous(), filter_mode=mode, boundary_mode="clamp"
+            tex.contiguous(),
+            uv.contiguous(),
+            _uv_derivatives(uv),
+            filter_mode="linear-mipmap-linear",
+            boundary_mode="clamp",
+            max_mip_level=max_level,
         )
 
     def antialias(self, colour, rast, pos, tri):

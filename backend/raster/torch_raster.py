@@ -138,19 +138,23 @@ def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> to
     return value * (ident > 0)[..., None]
 
 
-def texture(tex: torch.Tensor, uv: torch.Tensor, mip: bool = False) -> torch.Tensor:
+def texture(
+    tex: torch.Tensor, uv: torch.Tensor, mip: bool = False, max_level: int | None = None
+) -> torch.Tensor:
     """Bilinear lookup of textures (B, Ht, Wt, C) at uv (B, H, W, 2), clamped at borders.
 
     uv (0, 0) is the first texel in memory, texel centres at (k + 0.5) / size, as in
     nvdiffrast. With ``mip`` the level of a mip pyramid is chosen per pixel from the
-    screen-space footprint of uv and blended between the two nearest levels.
+    screen-space footprint of uv and blended between the two nearest levels, up to
+    ``max_level`` (atlases keep charts a few texels apart, so coarser levels would bleed
+    neighbouring charts into each other).
     """
     image = tex.permute(0, 3, 1, 2)
     grid = uv * 2.0 - 1.0
     if not mip:
         return _sample(image, grid)
     levels = [image]
-    while min(levels[-1].shape[-2:]) > 1:
+    while min(levels[-1].shape[-2:]) > 1 and (max_level is None or len(levels) <= max_level):
         levels.append(F.avg_pool2d(levels[-1], 2, ceil_mode=True))
     lod = _level_of_detail(uv, tex.shape[2], tex.shape[1]).clamp(0, len(levels) - 1)
     result = torch.zeros(*uv.shape[:3], tex.shape[-1], dtype=tex.dtype, device=tex.device)
@@ -167,13 +171,20 @@ def _sample(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 
 
 def _level_of_detail(uv: torch.Tensor, tex_width: int, tex_height: int) -> torch.Tensor:
-    """log2 of the texel footprint of one pixel, from forward differences of uv."""
+    """log2 of the texel footprint of one pixel, from uv differences to the neighbours.
+
+    Per axis the smaller of the forward and backward difference is used: across a UV
+    seam one side jumps to another chart, the other side still measures the surface.
+    """
     scale = torch.tensor([tex_width, tex_height], dtype=uv.dtype, device=uv.device)
     texels = uv.detach() * scale
-    dx = F.pad(texels[:, :, 1:] - texels[:, :, :-1], (0, 0, 0, 1), mode="replicate")
-    dy = F.pad(texels[:, 1:] - texels[:, :-1], (0, 0, 0, 0, 0, 1), mode="replicate")
-    footprint = torch.maximum(dx.norm(dim=-1), dy.norm(dim=-1)).clamp(min=1e-6)
-    return torch.log2(footprint).clamp(min=0.0)
+    footprint = None
+    for dim in (1, 2):
+        forward = (torch.roll(texels, -1, dims=dim) - texels).norm(dim=-1)
+        backward = (texels - torch.roll(texels, 1, dims=dim)).norm(dim=-1)
+        along = torch.minimum(forward, backward)
+        footprint = along if footprint is None else torch.maximum(footprint, along)
+    return torch.log2(footprint.clamp(min=1e-6)).clamp(min=0.0)
 
 
 def antialias(colour: torch.Tensor, rast: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,41 @@
+"""Make the marching-cubes output a clean, consistently oriented mesh."""
+
+from __future__ import annotations
+
+import numpy as np
+import trimesh
+
+from backend.errors import BackendError
+
+MIN_COMPONENT_FRACTION = 0.01
+
+
+def clean_mesh(mesh: trimesh.Trimesh, face_budget: int | None = None) -> trimesh.Trimesh:
+    """Merge vertices, drop floaters (components under 1% of the faces), orient normals
+    outward, and optionally decimate to at most ``face_budget`` faces."""
+    mesh = trimesh.Trimesh(mesh.vertices, mesh.faces, process=True)
+    if len(mesh.faces) == 0:
+        raise BackendError("the NeRF produced no surface: is the capture's subject in view?")
+    parts = mesh.split(only_watertight=False)
+    total = sum(len(p.faces) for p in parts)
+    kept = [p for p in parts if len(p.faces) >= MIN_COMPONENT_FRACTION * total]
+    mesh = trimesh.util.concatenate(kept) if len(kept) > 1 else kept[0]
+    if face_budget is not None and len(mesh.faces) > face_budget:
+        mesh = mesh.simplify_quadric_decimation(face_count=face_budget)
+    trimesh.repair.fix_normals(mesh, multibody=True)
+    if mesh.is_watertight and mesh.volume < 0:
+        mesh.invert()
+    mesh.remove_unreferenced_vertices()
+    return mesh
+
+
+def chamfer_distance(a: trimesh.Trimesh, b: trimesh.Trimesh, samples: int = 50_000) -> float:
+    """Symmetric Chamfer distance: mean of the two mean nearest-surface-point distances."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(0)
+    points_a = a.sample(samples, seed=int(rng.integers(1 << 31)))
+    points_b = b.sample(samples, seed=int(rng.integers(1 << 31)))
+    a_to_b = cKDTree(points_b).query(points_a)[0].mean()
+    b_to_a = cKDTree(points_a).query(points_b)[0].mean()
+    return float((a_to_b + b_to_a) / 2.0)

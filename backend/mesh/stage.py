@@ -1,0 +1,70 @@
+"""Stage 2a as a unit: extract, clean, atlas and bake the head from the trained NeRF."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import trimesh
+
+from backend.captures import Capture
+from backend.mesh.atlas import uv_atlas
+from backend.mesh.bake import bake_texture
+from backend.mesh.cleanup import chamfer_distance, clean_mesh
+from backend.mesh.extract import extract_surface
+from backend.mesh.textured import TexturedMesh
+from backend.nerf.model import NerfModel
+
+
+@dataclass(frozen=True)
+class MeshSettings:
+    """Density lattice vertices along the long side, face budget, texture size."""
+
+    resolution: int = 256
+    face_budget: int | None = 50_000
+    texture_size: int = 1024
+
+
+@dataclass(frozen=True)
+class MeshResult:
+    mesh: TexturedMesh
+    seconds: dict[str, float]
+    chamfer_rel_diag: float | None
+
+    def summary(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "vertices": len(self.mesh.vertices),
+            "faces": len(self.mesh.faces),
+            "seconds": round(sum(self.seconds.values()), 2),
+            "stage_seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+        }
+        if self.chamfer_rel_diag is not None:
+            out["chamfer_rel_diag"] = round(self.chamfer_rel_diag, 5)
+        return out
+
+
+def run_mesh_stage(model: NerfModel, capture: Capture, settings: MeshSettings) -> MeshResult:
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] = now - clock
+        clock = now
+
+    surface = extract_surface(model, capture, settings.resolution)
+    lap("marching_cubes")
+    mesh = clean_mesh(surface, settings.face_budget)
+    lap("cleanup")
+    vertices, faces, uvs = uv_atlas(mesh, settings.texture_size)
+    lap("atlas")
+    texture = bake_texture(model.field, capture.box, vertices, faces, uvs, settings.texture_size)
+    lap("bake")
+    chamfer = None
+    if capture.gt_mesh_path is not None:
+        truth = trimesh.load(capture.gt_mesh_path, force="mesh")
+        diagonal = float(np.linalg.norm(truth.bounds[1] - truth.bounds[0]))
+        chamfer = chamfer_distance(mesh, truth) / diagonal
+    return MeshResult(TexturedMesh(vertices, faces, uvs, texture), seconds, chamfer)

@@ -1,0 +1,1 @@
+"""Style: VGG19 features, style and content losses, style images."""

@@ -1,0 +1,263 @@
+"""Stage 2b: optimize the mesh texture so renders from many views carry the style.
+
+The texture is parametrized as the (colour-transferred) baked texture plus a Laplacian-
+like pyramid of offsets at 1, 1/2, 1/4 ... of its size: a step on a coarse level moves a
+whole region, so large colour fields settle first and fine strokes follow. Geometry is
+fixed, so each view of a pool is rasterized once and a step costs one texture lookup and
+one pass through VGG per view.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from backend.captures import Capture
+from backend.mesh.textured import TexturedMesh
+from backend.style.losses import STYLE_LOSSES, content_loss, total_variation
+from backend.style.vgg import FeatureExtractor
+from backend.stylize.consistency import warp_rmse
+from backend.stylize.views import (
+    MeshTensors,
+    ViewRaster,
+    orbit_views,
+    random_views,
+    rasterize_view,
+    render,
+    shade,
+)
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+CONTENT_LAYERS = ("relu4_1",)
+EVALUATION_VIEWS = 4
+
+Progress = Callable[[int, int, float], None]
+
+
+@dataclass(frozen=True)
+class StylizeSettings:
+    steps: int = 150
+    render_size: int = 256
+    pool_views: int = 24
+    views_per_step: int = 1
+    lr: float = 0.03
+    loss: str = "gram"
+    style_weight: float = 1.0
+    content_weight: float = 0.3
+    tv_weight: float = 0.1
+    pyramid_levels: int = 5
+    colour_transfer: bool = True
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class StyleResult:
+    name: str
+    mesh: TexturedMesh
+    style_loss_before: float
+    style_loss_after: float
+    content_loss: float
+    consistency_short_rmse: float
+    consistency_long_rmse: float
+    seconds: float
+
+    def summary(self) -> dict[str, object]:
+        before, after = self.style_loss_before, self.style_loss_after
+        return {
+            "name": self.name,
+            "style_loss_before": before,
+            "style_loss_after": after,
+            "style_loss_reduction": (before - after) / before if before > 0 else 0.0,
+            "content_loss": self.content_loss,
+            "consistency_short_rmse": self.consistency_short_rmse,
+            "consistency_long_rmse": self.consistency_long_rmse,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+class TexturePyramid(torch.nn.Module):
+    """texture = clamp(base + sum_l upsample(offset_l), 0, 1), offsets start at zero."""
+
+    def __init__(self, base: torch.Tensor, levels: int):
+        super().__init__()
+        self.register_buffer("base", base)
+        size = base.shape[0]
+        self.offsets = torch.nn.ParameterList(
+            torch.nn.Parameter(torch.zeros(max(1, size >> level), max(1, size >> level), 3))
+            for level in range(levels)
+        )
+
+    def forward(self) -> torch.Tensor:
+        size = self.base.shape[:2]
+        total = self.base
+        for offset in self.offsets:
+            grown = F.interpolate(
+                offset.permute(2, 0, 1)[None], size=size, mode="bilinear", align_corners=False
+            )
+            total = total + grown[0].permute(1, 2, 0)
+        return total.clamp(0.0, 1.0)
+
+
+def colour_transfer(texture: np.ndarray, style: np.ndarray) -> np.ndarray:
+    """Match the texture's per-channel mean and deviation to the style image's."""
+    mean_t, std_t = texture.reshape(-1, 3).mean(0), texture.reshape(-1, 3).std(0) + 1e-6
+    mean_s, std_s = style.reshape(-1, 3).mean(0), style.reshape(-1, 3).std(0)
+    return np.clip((texture - mean_t) / std_t * std_s + mean_s, 0.0, 1.0).astype(np.float32)
+
+
+class Stylizer:
+    """Stylizes one mesh with any number of style images, sharing views and features."""
+
+    def __init__(
+        self,
+        mesh: TexturedMesh,
+        capture: Capture,
+        extractor: FeatureExtractor,
+        rasterizer,
+        settings: StylizeSettings,
+        device: torch.device,
+    ):
+        self.mesh, self.settings, self.device = mesh, settings, device
+        self.extractor = extractor.to(device)
+        self.rasterizer = rasterizer
+        self.tensors = MeshTensors.of(mesh, device)
+        rng = np.random.default_rng(settings.seed)
+        self.cameras = random_views(capture, settings.pool_views, settings.render_size, rng)
+        self.short = orbit_views(capture, 2, settings.render_size, 10.0)
+        self.long = orbit_views(capture, 2, settings.render_size, 60.0)
+        self.views = [rasterize_view(rasterizer, self.tensors, c) for c in self.cameras]
+        self.evaluation = list(range(min(EVALUATION_VIEWS, len(self.views))))
+        self.crops = [_head_box(view) for view in self.views]
+        self.original = torch.tensor(mesh.texture, device=device)
+        with torch.no_grad():
+            self.original_features = [
+                self._features(self._render(self.original, i)) for i in range(len(self.views))
+            ]
+
+    def _render(self, texture: torch.Tensor, view: int) -> torch.Tensor:
+        """The view's render cropped to the head: the losses see texture, not background."""
+        rows, cols = self.crops[view]
+        return shade(self.rasterizer, self.views[view], self.tensors.faces, texture).image[
+            rows, cols
+        ]
+
+    def _features(self, image: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:
+        features = self.extractor(image.permute(2, 0, 1)[None])
+        return {k: v for k, v in features.items() if layers is None or k in layers}
+
+    def style_loss(self, texture: torch.Tensor, style_features, views: list[int]) -> float:
+        """Mean style loss of the textured renders over ``views``."""
+        loss_fn = STYLE_LOSSES[self.settings.loss]
+        with torch.no_grad():
+            return float(
+                np.mean(
+                    [
+                        float(
+                            loss_fn(
+                                self._features(self._render(texture, i), STYLE_LAYERS),
+                                style_features,
+                            )
+                        )
+                        for i in views
+                    ]
+                )
+            )
+
+    def stylize(
+        self,
+        name: str,
+        style: np.ndarray,
+        progress: Callable[[int, int, float], None] | None = None,
+    ) -> StyleResult:
+        """Optimize a texture for one style image (H, W, 3) in [0, 1]."""
+        started = time.perf_counter()
+        s = self.settings
+        with torch.no_grad():
+            target = self._features(torch.tensor(style, device=self.device), STYLE_LAYERS)
+        base = colour_transfer(self.mesh.texture, style) if s.colour_transfer else self.mesh.texture
+        pyramid = TexturePyramid(torch.tensor(base, device=self.device), s.pyramid_levels)
+        optimizer = torch.optim.Adam(pyramid.parameters(), lr=s.lr)
+        rng = np.random.default_rng(s.seed + 1)
+        before = self.style_loss(self.original, target, self.evaluation)
+        scales = (max(before, 1e-12), max(float(total_variation(self.original)), 1e-6))
+        for step in range(s.steps):
+            views = rng.choice(len(self.views), s.views_per_step, replace=False)
+            loss = self._objective(pyramid(), target, views, scales)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if progress is not None:
+                progress(step + 1, s.steps, float(loss.detach()))
+        with torch.no_grad():
+            final = pyramid()
+            after = self.style_loss(final, target, self.evaluation)
+            content = self.content_loss(final, self.evaluation)
+        short, long = self.consistency(final)
+        return StyleResult(
+            name,
+            self.mesh.with_texture(final.cpu().numpy()),
+            before,
+            after,
+            content,
+            short,
+            long,
+            time.perf_counter() - started,
+        )
+
+    def _objective(self, texture: torch.Tensor, target, views, scales) -> torch.Tensor:
+        """Style (relative to the unstylized texture's), content (relative to the original
+        features' energy) and TV (relative to the baked texture's), averaged over views."""
+        s = self.settings
+        style_scale, tv_scale = scales
+        loss = s.tv_weight * total_variation(texture) / tv_scale
+        for index in views:
+            ours = self._features(self._render(texture, index))
+            style = STYLE_LOSSES[s.loss]({k: ours[k] for k in STYLE_LAYERS}, target)
+            original = {k: self.original_features[index][k] for k in CONTENT_LAYERS}
+            energy = _mean_energy(original)
+            content = content_loss({k: ours[k] for k in CONTENT_LAYERS}, original) / energy
+            loss = loss + (s.style_weight * style / style_scale + s.content_weight * content) / (
+                len(views)
+            )
+        return loss
+
+    @torch.no_grad()
+    def content_loss(self, texture: torch.Tensor, views: list[int]) -> float:
+        """Mean content loss (feature MSE to the unstylized render) over ``views``."""
+        values = []
+        for i in views:
+            ours = self._features(self._render(texture, i), CONTENT_LAYERS)
+            original = {k: self.original_features[i][k] for k in CONTENT_LAYERS}
+            values.append(float(content_loss(ours, original)))
+        return float(np.mean(values))
+
+    @torch.no_grad()
+    def consistency(self, texture: torch.Tensor) -> tuple[float, float]:
+        """Warp RMSE between views 10 degrees apart (short) and 60 degrees apart (long)."""
+        out = []
+        for pair in (self.short, self.long):
+            a, b = (render(self.rasterizer, self.tensors, texture, c) for c in pair)
+            out.append(warp_rmse(a, pair[0], b))
+        return out[0], out[1]
+
+
+def _mean_energy(features: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.stack([f.pow(2).mean() for f in features.values()]).mean().clamp(min=1e-12)
+
+
+def _head_box(view: ViewRaster, margin: int = 2) -> tuple[slice, slice]:
+    """Rows and columns (top row first) of the covered pixels' bounding box, padded."""
+    covered = (view.rast[0, ..., 3] > 0).flip(0)
+    rows, cols = covered.any(dim=1).nonzero()[:, 0], covered.any(dim=0).nonzero()[:, 0]
+    if len(rows) == 0:
+        return slice(None), slice(None)
+    height, width = covered.shape
+    return (
+        slice(max(0, int(rows[0]) - margin), min(height, int(rows[-1]) + 1 + margin)),
+        slice(max(0, int(cols[0]) - margin), min(width, int(cols[-1]) + 1 + margin)),
+    )

@@ -1,0 +1,152 @@
+"""Cameras for stylization and evaluation, and rendering a textured mesh from them.
+
+Random views are drawn like the capture's cameras: same intrinsics (rescaled), same
+distance to the head, directions jittered around the capture's own viewing directions,
+so the texture is optimized where the artist will look at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from backend.captures import Camera, Capture
+from backend.mesh.atlas import MAX_MIP_LEVEL
+from backend.mesh.textured import TexturedMesh
+
+NEAR, FAR = 0.01, 100.0
+
+
+def clip_matrix(camera: Camera) -> np.ndarray:
+    """World -> clip (4x4) for nvdiffrast conventions; raster row 0 is the image bottom."""
+    k = camera.intrinsics
+    n, f = NEAR, FAR
+    projection = np.array(
+        [
+            [2 * k.fx / k.width, 0.0, 1.0 - 2 * k.cx / k.width, 0.0],
+            [0.0, 2 * k.fy / k.height, 2 * k.cy / k.height - 1.0, 0.0],
+            [0.0, 0.0, -(f + n) / (f - n), -2 * f * n / (f - n)],
+            [0.0, 0.0, -1.0, 0.0],
+        ]
+    )
+    return projection @ np.linalg.inv(camera.c2w)
+
+
+def random_views(
+    capture: Capture, count: int, size: int, rng: np.random.Generator, jitter_degrees: float = 15.0
+) -> list[Camera]:
+    """``count`` cameras near the capture's own, looking at the scene centre."""
+    cameras = []
+    centre = capture.box.center
+    for _ in range(count):
+        base = capture.train[rng.integers(len(capture.train))].camera
+        offset = base.center - centre
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        angle = np.radians(rng.uniform(-jitter_degrees, jitter_degrees))
+        position = centre + _rotate(offset, axis, angle)
+        cameras.append(look_at_camera(base, position, centre, size))
+    return cameras
+
+
+def orbit_views(capture: Capture, count: int, size: int, spread_degrees: float) -> list[Camera]:
+    """``count`` cameras on an arc through the frontal view, ``spread`` apart in total."""
+    base = capture.heldout[0].camera if capture.heldout else capture.train[0].camera
+    centre = capture.box.center
+    offset = base.center - centre
+    angles = np.radians(np.linspace(-spread_degrees / 2, spread_degrees / 2, count))
+    up = base.c2w[:3, 1]
+    return [look_at_camera(base, centre + _rotate(offset, up, a), centre, size) for a in angles]
+
+
+def look_at_camera(template: Camera, position: np.ndarray, target: np.ndarray, size: int) -> Camera:
+    k = template.intrinsics
+    scale = size / max(k.width, k.height)
+    intrinsics = k.resized(round(k.width * scale), round(k.height * scale))
+    forward = (target - position) / np.linalg.norm(target - position)
+    up_hint = template.c2w[:3, 1]
+    right = np.cross(forward, up_hint)
+    right /= np.linalg.norm(right)
+    up = np.cross(right, forward)
+    c2w = np.eye(4)
+    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, up, -forward, position
+    return Camera(intrinsics, c2w)
+
+
+def _rotate(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
+    axis = axis / np.linalg.norm(axis)
+    return (
+        v * np.cos(angle)
+        + np.cross(axis, v) * np.sin(angle)
+        + axis * axis.dot(v) * (1 - np.cos(angle))
+    )
+
+
+@dataclass(frozen=True)
+class MeshTensors:
+    """A mesh's arrays on the device, ready to rasterize."""
+
+    vertices: torch.Tensor
+    faces: torch.Tensor
+    uvs: torch.Tensor
+
+    @classmethod
+    def of(cls, mesh: TexturedMesh, device: torch.device) -> MeshTensors:
+        return cls(
+            torch.tensor(mesh.vertices, dtype=torch.float32, device=device),
+            torch.tensor(mesh.faces, dtype=torch.int32, device=device),
+            torch.tensor(mesh.uvs, dtype=torch.float32, device=device),
+        )
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A rendered view: image (H, W, 3) top row first, coverage (H, W), and the surface
+    point seen at each pixel (H, W, 3), in the capture's coordinates."""
+
+    image: torch.Tensor
+    coverage: torch.Tensor
+    points: torch.Tensor
+
+
+@dataclass(frozen=True)
+class ViewRaster:
+    """What a view sees of the mesh, independent of its texture: rasterized once."""
+
+    rast: torch.Tensor
+    pos: torch.Tensor
+    uv: torch.Tensor
+    points: torch.Tensor
+
+
+def rasterize_view(rasterizer, mesh: MeshTensors, camera: Camera) -> ViewRaster:
+    k = camera.intrinsics
+    matrix = torch.tensor(clip_matrix(camera), dtype=torch.float32, device=mesh.vertices.device)
+    homogeneous = torch.cat([mesh.vertices, torch.ones_like(mesh.vertices[:, :1])], dim=1)
+    pos = (homogeneous @ matrix.T)[None]
+    rast = rasterizer.rasterize(pos, mesh.faces, (k.height, k.width))
+    uv = rasterizer.interpolate(mesh.uvs, rast, mesh.faces)
+    points = rasterizer.interpolate(mesh.vertices, rast, mesh.faces)
+    return ViewRaster(rast, pos, uv, points)
+
+
+def shade(
+    rasterizer,
+    view: ViewRaster,
+    faces: torch.Tensor,
+    texture: torch.Tensor,
+    background: float = 1.0,
+) -> Frame:
+    """Texture a rasterized view (differentiable in ``texture``)."""
+    colour = rasterizer.texture(texture[None], view.uv, mip=True, max_level=MAX_MIP_LEVEL)
+    coverage = (view.rast[..., 3:4] > 0).float()
+    colour = colour * coverage + background * (1.0 - coverage)
+    colour = rasterizer.antialias(colour, view.rast, view.pos, faces)
+    return Frame(colour[0].flip(0), coverage[0, ..., 0].flip(0), view.points[0].flip(0))
+
+
+def render(rasterizer, mesh: MeshTensors, texture: torch.Tensor, camera: Camera) -> Frame:
+    """Rasterize and texture the mesh from one camera."""
+    return shade(rasterizer, rasterize_view(rasterizer, mesh, camera), mesh.faces, texture)

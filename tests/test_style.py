@@ -1,0 +1,109 @@
+"""Style images, VGG19 loading, losses, and texture stylization on a tiny mesh."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+from PIL import Image
+
+from backend.captures import load_capture
+from backend.mesh.atlas import uv_atlas
+from backend.mesh.bake import pad_gutters, surface_points
+from backend.mesh.textured import TexturedMesh
+from backend.raster import make_rasterizer
+from backend.style import losses
+from backend.style.builtin import BUILTIN_STYLES
+from backend.style.images import StyleImageError, read_style_image
+from backend.style.vgg import CHECKPOINT, FeatureExtractor, load_features, random_features
+from backend.stylize.texture import STYLE_LAYERS, Stylizer, StylizeSettings
+
+
+def _save(path: Path, array: np.ndarray, mode: str) -> Path:
+    Image.fromarray(array, mode).save(path)
+    return path
+
+
+def test_style_images_are_converted_or_refused(tmp_path: Path):
+    gray = _save(tmp_path / "g.png", np.full((64, 80), 100, np.uint8), "L")
+    assert read_style_image(gray).shape == (64, 80, 3)
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[:32] = [255, 0, 0, 255]
+    image = read_style_image(_save(tmp_path / "a.png", rgba, "RGBA"))
+    np.testing.assert_allclose(image[40, 10], [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(image[10, 10], [1.0, 0.0, 0.0])
+    huge = _save(tmp_path / "h.png", np.zeros((3000, 4000, 3), np.uint8), "RGB")
+    assert read_style_image(huge, working_side=256).shape == (192, 256, 3)
+    cases = {
+        "tiny": (_save(tmp_path / "t.png", np.zeros((16, 64, 3), np.uint8), "RGB"), "16 px"),
+        "garbage": (tmp_path / "x.png", "not an image file"),
+        "missing": (tmp_path / "nope.jpg", "not found"),
+    }
+    (tmp_path / "x.png").write_bytes(b"\x89PNG broken")
+    for path, expected in cases.values():
+        with pytest.raises(StyleImageError, match=expected.split()[0]) as caught:
+            read_style_image(path)
+        assert str(path) in str(caught.value)
+
+
+def test_vgg_falls_back_to_seeded_random_weights_with_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / CHECKPOINT).write_bytes(b"not the real weights")
+    with pytest.warns(UserWarning, match="SHA-256"):
+        features, weights = load_features(download=False)
+    assert weights.kind == "random"
+    reference = random_features()
+    for ours, theirs in zip(features.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(ours, theirs)
+    assert sum(p.numel() for p in features.parameters()) == 20_024_384
+
+
+def test_losses_vanish_for_identical_features_and_grow_with_difference():
+    generator = torch.Generator().manual_seed(0)
+    a = {"x": torch.rand(1, 8, 6, 6, generator=generator)}
+    b = {"x": torch.rand(1, 8, 6, 6, generator=generator) * 3}
+    for loss in (losses.gram_loss, losses.mean_std_loss, losses.nnfm_loss, losses.content_loss):
+        assert float(loss(a, a)) == pytest.approx(0.0, abs=1e-6)
+        assert float(loss(a, b)) > 1e-4
+    flat = torch.ones(5, 5, 3)
+    assert float(losses.total_variation(flat)) == 0.0
+
+
+def test_stylizing_a_tiny_mesh_reduces_style_loss_and_stays_consistent(tiny_capture_dir):
+    capture = load_capture(tiny_capture_dir)
+    head = trimesh.load(capture.gt_mesh_path, force="mesh").simplify_quadric_decimation(
+        face_count=4000
+    )
+    vertices, faces, uvs = uv_atlas(head, 128)
+    points, covered = surface_points(vertices, faces, uvs, 128)
+    texture = pad_gutters(
+        np.where(covered[..., None], 0.6 + 0.3 * np.sin(points * 80), 0.0).astype(np.float32),
+        covered,
+    )
+    mesh = TexturedMesh(vertices, faces, uvs, texture)
+    extractor = FeatureExtractor(random_features(), STYLE_LAYERS)
+    settings = StylizeSettings(steps=80, render_size=64, pool_views=8, lr=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stylizer = Stylizer(
+            mesh,
+            capture,
+            extractor,
+            make_rasterizer("torch", torch.device("cpu")),
+            settings,
+            torch.device("cpu"),
+        )
+    result = stylizer.stylize("mosaic", BUILTIN_STYLES["mosaic"](64))
+    summary = result.summary()
+    assert summary["style_loss_reduction"] > 0.4, summary
+    assert summary["consistency_short_rmse"] < 0.04, summary
+    # 60 degrees apart at 64 px, one view sees the texture a mip level coarser than the
+    # other; the issue's 0.04 is for 256 px renders of the sample head (benchmark).
+    assert summary["consistency_long_rmse"] < 0.25, summary
+    assert not np.allclose(result.mesh.texture, mesh.texture)
