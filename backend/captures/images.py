@@ -5,28 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from backend.errors import CaptureError
+from backend.imagefiles import open_image
 
 MAX_PIXELS = 64_000_000
 
 
 def read_rgba(path: Path, where: str) -> np.ndarray:
     """An image as (H, W, 4) float32 in [0, 1]; opaque alpha when the file has none."""
-    try:
-        with Image.open(path) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise CaptureError(
-                    f"{where}: image {path} is {image.width}x{image.height}, "
-                    f"more than the {MAX_PIXELS} pixels supported"
-                )
-            image.load()
-            return _to_rgba(image)
-    except UnidentifiedImageError as exc:
-        raise CaptureError(f"{where}: cannot read image {path}: not an image file") from exc
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise CaptureError(f"{where}: cannot read image {path}: {exc}") from exc
+    return _to_rgba(open_image(path, where, CaptureError, MAX_PIXELS))
 
 
 def read_mask(path: Path, where: str) -> np.ndarray:

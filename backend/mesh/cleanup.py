@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import trimesh
+from scipy.spatial import cKDTree
 
 from backend.errors import BackendError
 
@@ -31,8 +32,6 @@ def clean_mesh(mesh: trimesh.Trimesh, face_budget: int | None = None) -> trimesh
 
 def chamfer_distance(a: trimesh.Trimesh, b: trimesh.Trimesh, samples: int = 50_000) -> float:
     """Symmetric Chamfer distance: mean of the two mean nearest-surface-point distances."""
-    from scipy.spatial import cKDTree
-
     rng = np.random.default_rng(0)
     points_a = a.sample(samples, seed=int(rng.integers(1 << 31)))
     points_b = b.sample(samples, seed=int(rng.integers(1 << 31)))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from backend.errors import BackendError
+from backend.imagefiles import open_image
 
 MIN_SIDE = 32
 MAX_PIXELS = 100_000_000
@@ -27,19 +28,7 @@ def read_style_image(path: Path, working_side: int = 256) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise StyleImageError(f"style image not found: {path}")
-    try:
-        with Image.open(path) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise StyleImageError(
-                    f"style image {path} is {image.width}x{image.height}, over the "
-                    f"{MAX_PIXELS} pixel limit"
-                )
-            image.load()
-            rgba = image.convert("RGBA")
-    except UnidentifiedImageError as exc:
-        raise StyleImageError(f"style image {path} is not an image file Pillow can read") from exc
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise StyleImageError(f"cannot read style image {path}: {exc}") from exc
+    rgba = open_image(path, "style image", StyleImageError, MAX_PIXELS).convert("RGBA")
     if min(rgba.size) < MIN_SIDE:
         raise StyleImageError(
             f"style image {path} is {rgba.width}x{rgba.height}; it needs at least "
