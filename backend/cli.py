@@ -18,7 +18,12 @@ from backend.errors import BackendError
 from backend.files import write_json
 from backend.nerf.config import PRESETS, preset
 from backend.nerf.stage import run_nerf_stage
+from backend.pipeline import RunRequest, Style, run_pipeline, style_from_file
+from backend.raster import RASTER_CHOICES
 from backend.sample import sample_capture_dir
+from backend.style.builtin import BUILTIN_STYLES
+
+DEMO_STYLE = "strokes"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,8 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_options(nerf)
     nerf.set_defaults(handler=_nerf)
 
+    run = commands.add_parser("run", help="NeRF, mesh and one stylized mesh per style")
+    run.add_argument("capture", type=Path)
+    run.add_argument("--style", type=Path, action="append", default=[], help="style image")
+    _add_run_options(run)
+    _add_style_options(run)
+    run.set_defaults(handler=_run)
+
     demo = commands.add_parser("demo", help="run the pipeline on the built-in sample capture")
     _add_run_options(demo)
+    _add_style_options(demo)
     demo.set_defaults(handler=_demo)
 
     synth = commands.add_parser("capture-synth", help="render a capture of a mesh with Blender")
@@ -65,6 +78,49 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-side", type=int, default=800, help="downscale images whose long side is larger"
     )
+
+
+def _add_style_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--raster", choices=RASTER_CHOICES, default="auto")
+    parser.add_argument("--style-steps", type=int, default=None, help="override style steps")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="never download weights (use the cache or random weights)",
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not args.style:
+        raise BackendError("give at least one --style IMAGE")
+    return _run_styles(args, [style_from_file(path) for path in args.style])
+
+
+def _run_styles(args: argparse.Namespace, styles: list[Style]) -> int:
+    for value, flag in ((args.steps, "--steps"), (args.style_steps, "--style-steps")):
+        if value is not None and value < 1:
+            raise BackendError(f"{flag} must be at least 1, got {value}")
+    request = RunRequest(
+        args.capture,
+        styles,
+        args.out,
+        args.preset,
+        args.device,
+        args.raster,
+        args.steps,
+        args.max_side,
+        not args.offline,
+        args.style_steps,
+    )
+    report = run_pipeline(request)
+    for style in report["styles"]:
+        print(
+            f"{style['glb']}: style loss -{style['style_loss_reduction']:.0%}, "
+            f"consistency {style['consistency_short_rmse']:.3f} / "
+            f"{style['consistency_long_rmse']:.3f}"
+        )
+    print(f"report: {args.out / 'report.json'}; preview: {args.out / 'preview.png'}")
+    return 0
 
 
 def _nerf(args: argparse.Namespace) -> int:
@@ -99,8 +155,9 @@ def _nerf(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """The whole pipeline on the sample capture with the built-in "strokes" style."""
     args.capture = sample_capture_dir()
-    return _nerf(args)
+    return _run_styles(args, [Style(DEMO_STYLE, BUILTIN_STYLES[DEMO_STYLE]())])
 
 
 def _capture_synth(args: argparse.Namespace) -> int:

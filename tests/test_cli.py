@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import trimesh
+from PIL import Image
 
 from backend.captures import load_capture
 from backend.cli import main
+from backend.mesh.glb import read_glb
+from backend.style.builtin import BUILTIN_STYLES
 
 
 def test_nerf_command_writes_report_field_and_previews(tiny_capture_dir: Path, tmp_path):
@@ -32,12 +35,57 @@ def test_nerf_command_writes_report_field_and_previews(tiny_capture_dir: Path, t
     assert len(list((out / "nerf").glob("heldout_*.png"))) == 4
 
 
-def test_demo_runs_on_the_built_in_sample(tmp_path: Path):
+def test_demo_runs_the_pipeline_on_the_built_in_sample(tmp_path: Path):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--steps", "100"]) == 0
+    args = ["demo", "--out", str(out), "--steps", "100", "--style-steps", "3", "--offline"]
+    assert main(args) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["capture"]["frames"] == 56 and report["capture"]["width"] == 128
     assert report["nerf"]["psnr_heldout"] > 22.0
+    assert report["weights"] == {"vgg19": "random", "clip": "unused"}
+    assert report["raster_backend"] == "torch"
+    assert report["mesh"]["faces"] > 1000 and "chamfer_rel_diag" in report["mesh"]
+    (style,) = report["styles"]
+    assert style["glb"] == "stylized_strokes.glb" and (out / style["glb"]).is_file()
+    assert (out / "mesh.glb").is_file() and (out / "preview.png").is_file()
+
+
+def test_run_stylizes_the_capture_with_a_style_image(tiny_capture_dir: Path, tmp_path: Path):
+    style = tmp_path / "my ink.png"
+    Image.fromarray((BUILTIN_STYLES["ink"](64) * 255).astype(np.uint8)).save(style)
+    out = tmp_path / "run"
+    args = [
+        "run",
+        str(tiny_capture_dir),
+        "--style",
+        str(style),
+        "--out",
+        str(out),
+        "--steps",
+        "150",
+        "--style-steps",
+        "10",
+        "--offline",
+    ]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    (result,) = report["styles"]
+    assert result["name"] == "my_ink" and result["style_loss_reduction"] > 0.0
+    mesh, extras = read_glb(out / result["glb"])
+    assert extras["style"] == "my_ink" and extras["weights"] == {"vgg19": "random"}
+    assert mesh.texture.shape[0] >= 256 and len(mesh.faces) == report["mesh"]["faces"]
+    with Image.open(out / "preview.png") as preview:
+        assert preview.size == (3 * 48, 4 * 48)
+
+
+def test_run_refuses_an_unreadable_style_before_training(tiny_capture_dir, tmp_path, capsys):
+    bad = tmp_path / "style.jpg"
+    bad.write_bytes(b"not a jpeg")
+    args = ["run", str(tiny_capture_dir), "--style", str(bad), "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "style image" in err and "style.jpg" in err and "not an image file" in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_capture_synth_writes_a_loadable_capture(tmp_path: Path):

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from backend.captures import Capture
-from backend.files import atomic_write
+from backend.files import write_png
 from backend.nerf.checkpoint import save_model
 from backend.nerf.config import NerfConfig
 from backend.nerf.metrics import composite_white
@@ -58,10 +57,5 @@ def run_nerf_stage(
     save_model(model, config, nerf_dir)
     for frame, image in zip(capture.heldout, images, strict=True):
         target = composite_white(frame.rgba) if capture.has_alpha else frame.rgba[..., :3]
-        _write_png(nerf_dir / f"heldout_{Path(frame.name).name}.png", np.hstack([target, image]))
+        write_png(nerf_dir / f"heldout_{Path(frame.name).name}.png", np.hstack([target, image]))
     return NerfResult(model, score, trainer.step, trainer.seconds, eval_seconds)
-
-
-def _write_png(path: Path, rgb: np.ndarray) -> None:
-    pixels = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
