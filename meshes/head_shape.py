@@ -108,9 +108,3 @@ def colour(points: np.ndarray) -> np.ndarray:
 def _blend(rgb: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np.ndarray:
     weight = np.asarray(weight, dtype=np.float64)[:, None]
     return rgb * (1.0 - weight) + target * weight
-
-
-def nose_front_point() -> np.ndarray:
-    """The surface point straight in front of the origin (on the nose bridge), scaled."""
-    r = radius(np.array([[0.0, -1.0, 0.0]]))[0]
-    return np.array([0.0, -r, 0.0]) * SCALE

@@ -28,6 +28,7 @@ def density_logit(opacity_per_voxel: float) -> float:
 
 
 def softplus_inverse(y: torch.Tensor) -> torch.Tensor:
+    """x with softplus(x) = y, stable for large y (where softplus is the identity)."""
     y = y.clamp_min(1e-12)
     return torch.where(y > 20.0, y, torch.log(torch.expm1(y)))
 
@@ -91,10 +92,7 @@ class VoxelField(torch.nn.Module):
         with torch.no_grad():
             rows = torch.cat([old(points[i : i + _CHUNK]) for i in range(0, len(points), _CHUNK)])
             ratio = new_geometry.voxel / old.geometry.voxel
-            depth = F.softplus(rows[:, 0]) * ratio
-            rows[:, 0] = torch.where(
-                depth > 20, depth, torch.log(torch.expm1(depth.clamp_min(1e-12)))
-            )
+            rows[:, 0] = softplus_inverse(F.softplus(rows[:, 0]) * ratio)
         grid = SparseGrid.from_mask(new_geometry, occupied, torch.zeros(CHANNELS))
         with torch.no_grad():
             grid.table[1:] = rows
