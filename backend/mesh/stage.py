@@ -22,7 +22,7 @@ class MeshSettings:
     """Density lattice vertices along the long side, face budget, texture size."""
 
     resolution: int = 256
-    face_budget: int | None = 50_000
+    face_budget: int | None = 30_000
     texture_size: int = 1024
 
 

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from backend.captures import Capture
+from backend.mesh.bake import surface_points
 from backend.mesh.textured import TexturedMesh
 from backend.style.losses import STYLE_LOSSES, content_loss, total_variation
 from backend.style.vgg import FeatureExtractor
@@ -45,12 +47,13 @@ class StylizeSettings:
     render_size: int = 256
     pool_views: int = 24
     views_per_step: int = 1
-    lr: float = 0.03
+    lr: float = 0.1
     loss: str = "gram"
     style_weight: float = 1.0
     content_weight: float = 0.3
     tv_weight: float = 0.1
     pyramid_levels: int = 5
+    finest_texels: int | None = None
     colour_transfer: bool = True
     seed: int = 0
 
@@ -81,12 +84,24 @@ class StyleResult:
 
 
 class TexturePyramid(torch.nn.Module):
-    """texture = clamp(base + sum_l upsample(offset_l), 0, 1), offsets start at zero."""
+    """texture = sigmoid(logit(base) + sum_l upsample(offset_l)), offsets start at zero.
 
-    def __init__(self, base: torch.Tensor, levels: int):
+    Working in logit space saturates smoothly: clamping instead leaves hard edges where
+    texels hit 0 or 1, and such edges look different from every view once resampled.
+
+    The finest offset grid has ``finest`` texels a side: detail finer than the renders
+    can resolve would be invisible to the losses, yet filtered differently by every
+    view's mip level, so it would only add inconsistency. Texels outside the atlas charts
+    copy their nearest chart texel through ``source`` (flat indices): mip-mapped lookups
+    near a chart's border read them, and free gutter texels would make a surface point's
+    colour depend on the view.
+    """
+
+    def __init__(self, base: torch.Tensor, levels: int, finest: int, source: torch.Tensor):
         super().__init__()
-        self.register_buffer("base", base)
-        size = base.shape[0]
+        self.register_buffer("base", torch.logit(base.clamp(0.01, 0.99)))
+        self.register_buffer("source", source)
+        size = min(base.shape[0], finest)
         self.offsets = torch.nn.ParameterList(
             torch.nn.Parameter(torch.zeros(max(1, size >> level), max(1, size >> level), 3))
             for level in range(levels)
@@ -100,7 +115,8 @@ class TexturePyramid(torch.nn.Module):
                 offset.permute(2, 0, 1)[None], size=size, mode="bilinear", align_corners=False
             )
             total = total + grown[0].permute(1, 2, 0)
-        return total.clamp(0.0, 1.0)
+        texels = torch.sigmoid(total).reshape(-1, 3)[self.source]
+        return texels.view(self.base.shape)
 
 
 def colour_transfer(texture: np.ndarray, style: np.ndarray) -> np.ndarray:
@@ -133,6 +149,7 @@ class Stylizer:
         self.views = [rasterize_view(rasterizer, self.tensors, c) for c in self.cameras]
         self.evaluation = list(range(min(EVALUATION_VIEWS, len(self.views))))
         self.crops = [_head_box(view) for view in self.views]
+        self.gutter_source = _nearest_chart_texel(mesh).to(device)
         self.original = torch.tensor(mesh.texture, device=device)
         with torch.no_grad():
             self.original_features = [
@@ -180,7 +197,10 @@ class Stylizer:
         with torch.no_grad():
             target = self._features(torch.tensor(style, device=self.device), STYLE_LAYERS)
         base = colour_transfer(self.mesh.texture, style) if s.colour_transfer else self.mesh.texture
-        pyramid = TexturePyramid(torch.tensor(base, device=self.device), s.pyramid_levels)
+        finest = s.finest_texels or 2 * s.render_size
+        pyramid = TexturePyramid(
+            torch.tensor(base, device=self.device), s.pyramid_levels, finest, self.gutter_source
+        )
         optimizer = torch.optim.Adam(pyramid.parameters(), lr=s.lr)
         rng = np.random.default_rng(s.seed + 1)
         before = self.style_loss(self.original, target, self.evaluation)
@@ -261,3 +281,13 @@ def _head_box(view: ViewRaster, margin: int = 2) -> tuple[slice, slice]:
         slice(max(0, int(rows[0]) - margin), min(height, int(rows[-1]) + 1 + margin)),
         slice(max(0, int(cols[0]) - margin), min(width, int(cols[-1]) + 1 + margin)),
     )
+
+
+def _nearest_chart_texel(mesh: TexturedMesh) -> torch.Tensor:
+    """Flat index of the nearest texel inside a chart, for every texel of the texture."""
+    height, width = mesh.texture.shape[:2]
+    _, covered = surface_points(mesh.vertices, mesh.faces, mesh.uvs, height)
+    if not covered.any():
+        return torch.arange(height * width)
+    _, (rows, cols) = ndimage.distance_transform_edt(~covered, return_indices=True)
+    return torch.from_numpy((rows * width + cols).reshape(-1).astype(np.int64))
