@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 
@@ -110,3 +111,15 @@ def test_density_lattice_is_dense_on_the_head_and_empty_away_from_it(trained):
     assert (signed[dense] < 1.5 * voxel).mean() > 0.97
     far_outside = signed > 2.0 * voxel
     assert (lattice.reshape(-1)[far_outside] < 1.0).mean() > 0.99
+
+
+def test_total_variation_is_zero_for_a_constant_grid_and_positive_otherwise(trained):
+    _, model = trained
+    field = copy.deepcopy(model.field)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        field.grid.table[:] = 0.5
+    assert float(field.total_variation(4096, generator)) == 0.0
+    with torch.no_grad():
+        field.grid.table.add_(torch.randn(field.grid.table.shape, generator=generator) * 0.1)
+    assert float(field.total_variation(4096, generator)) > 0.01

@@ -60,6 +60,25 @@ class VoxelField(torch.nn.Module):
         rgb = torch.sigmoid(features[:, 1:4] + SH_C1 * torch.einsum("ncb,nb->nc", sh, dirs))
         return depth, rgb
 
+    def total_variation(self, count: int, generator: torch.Generator | None = None):
+        """Mean squared difference between ``count`` random rows and their +x, +y, +z
+        neighbours (where those are allocated): a smoothness prior against overfitting
+        the training views."""
+        grid = self.grid
+        occupied = grid.occupied().view(-1).nonzero()[:, 0]
+        pick = occupied[
+            torch.randint(len(occupied), (count,), device=occupied.device, generator=generator)
+        ]
+        _, dy, dz = self.geometry.dims
+        total = 0.0
+        for step in (dy * dz, dz, 1):
+            neighbour = (pick + step).clamp(max=grid.index.numel() - 1)
+            rows, other = grid.index.view(-1)[pick], grid.index.view(-1)[neighbour]
+            valid = other > 0
+            diff = grid.table[rows[valid]] - grid.table[other[valid]]
+            total = total + diff.pow(2).mean()
+        return total / 3.0
+
     def vertex_opacity(self) -> torch.Tensor:
         """Opacity across one voxel at every vertex, dense (Dx, Dy, Dz)."""
         return -torch.expm1(-F.softplus(self.grid.dense_channel(0)))

@@ -114,6 +114,8 @@ class Trainer:
         out = composite(self.field, samples, background, distortion=True)
         mse = torch.mean((out.rgb - self.background.target(batch.rgba, background)) ** 2)
         loss = mse + self.config.distortion * out.distortion
+        if self.config.tv > 0:
+            loss = loss + self.config.tv * self.field.total_variation(self.config.tv_rows)
         for group in self.optimizer.param_groups[:1]:
             group["lr"] = self._learning_rate()
         self.optimizer.zero_grad(set_to_none=True)
