@@ -34,6 +34,15 @@ class Frame:
     def width(self) -> int:
         return self.rgba.shape[1]
 
+    def downscaled(self, max_side: int) -> Frame:
+        """The frame with its long side at most ``max_side`` pixels, intrinsics following."""
+        if max(self.width, self.height) <= max_side:
+            return self
+        factor = max_side / max(self.width, self.height)
+        size = (max(1, round(self.width * factor)), max(1, round(self.height * factor)))
+        camera = Camera(self.camera.intrinsics.resized(*size), self.camera.c2w)
+        return Frame(self.name, camera, downscale(self.rgba, *size))
+
 
 @dataclass(frozen=True)
 class Capture:
@@ -132,12 +141,8 @@ def _load_frame(spec: FrameSpec, max_side: int | None) -> Frame:
             )
         rgba = rgba.copy()
         rgba[..., 3] *= mask
-    if max_side is not None and max(width, height) > max_side:
-        factor = max_side / max(width, height)
-        size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        rgba = downscale(rgba, *size)
-        intrinsics = intrinsics.resized(*size)
-    return Frame(spec.name, Camera(intrinsics, spec.c2w), rgba)
+    frame = Frame(spec.name, Camera(intrinsics, spec.c2w), rgba)
+    return frame if max_side is None else frame.downscaled(max_side)
 
 
 def _scene_box(files: list[TransformsFile], train: list[Frame]) -> SceneBox:

@@ -22,8 +22,7 @@ import torch.nn.functional as F
 import trimesh
 from scipy import ndimage
 
-from backend.captures import Camera, Capture, Frame
-from backend.captures.images import downscale
+from backend.captures import Capture
 from backend.nerf.grid import GridGeometry
 from backend.nerf.hull import carve
 from backend.nerf.model import NerfModel
@@ -64,20 +63,9 @@ def _depth_hull(model: NerfModel, capture: Capture, lattice: GridGeometry) -> np
     what no camera saw, the surface detail comes from the density."""
     coarse = GridGeometry.covering(lattice.low, lattice.high, CARVE_SIDE)
     step = max(1, len(capture.train) // CARVE_VIEWS)
-    frames = [_downscaled(f, CARVE_SIDE) for f in capture.train[::step]]
+    frames = [f.downscaled(CARVE_SIDE) for f in capture.train[::step]]
     subset = dataclasses.replace(capture, train=frames, heldout=[])
     depths = [model.render_all(f.camera).depth for f in frames]
     solid = carve(subset, coarse, depths).float()[None, None]
     fine = F.interpolate(solid, size=lattice.dims, mode="trilinear", align_corners=True)
     return (fine[0, 0] > 0.5).numpy()
-
-
-def _downscaled(frame: Frame, side: int) -> Frame:
-    """The frame at most ``side`` pixels on its long side (alpha for the silhouette)."""
-    k = frame.camera.intrinsics
-    if max(k.width, k.height) <= side:
-        return frame
-    scale = side / max(k.width, k.height)
-    width, height = max(1, round(k.width * scale)), max(1, round(k.height * scale))
-    camera = Camera(k.resized(width, height), frame.camera.c2w)
-    return Frame(frame.name, camera, downscale(frame.rgba, width, height))

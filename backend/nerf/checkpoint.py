@@ -34,7 +34,7 @@ def save_model(model: NerfModel, config: NerfConfig, directory: Path) -> None:
     grid = model.field.grid
     tensors = {
         "table": grid.table.detach().cpu().contiguous(),
-        "vertices": grid.occupied().view(-1).nonzero()[:, 0].cpu().to(torch.int64),
+        "vertices": grid.row_vertices.cpu().to(torch.int64),
     }
     if model.background.env is not None:
         tensors["environment"] = model.background.env.detach().cpu().contiguous()

@@ -65,7 +65,7 @@ class VoxelField(torch.nn.Module):
         neighbours (where those are allocated): a smoothness prior against overfitting
         the training views."""
         grid = self.grid
-        occupied = grid.occupied().view(-1).nonzero()[:, 0]
+        occupied = grid.row_vertices
         pick = occupied[
             torch.randint(len(occupied), (count,), device=occupied.device, generator=generator)
         ]

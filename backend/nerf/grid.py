@@ -9,6 +9,7 @@ shared "empty" row. Values live on grid vertices and are trilinearly interpolate
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -103,6 +104,11 @@ class SparseGrid(torch.nn.Module):
 
     def occupied(self) -> torch.Tensor:
         return self.index > 0
+
+    @functools.cached_property
+    def row_vertices(self) -> torch.Tensor:
+        """Flat vertex index of rows 1..M (rows are in vertex order); fixed per grid."""
+        return self.occupied().view(-1).nonzero()[:, 0]
 
     def corner_rows(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows (N, 8) of each point's cell corners and their trilinear weights (N, 8)."""

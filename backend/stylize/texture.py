@@ -153,7 +153,8 @@ class Stylizer:
         self.original = torch.tensor(mesh.texture, device=device)
         with torch.no_grad():
             self.original_features = [
-                self._features(self._render(self.original, i)) for i in range(len(self.views))
+                self._features(self._render(self.original, i), CONTENT_LAYERS)
+                for i in range(len(self.views))
             ]
 
     def _render(self, texture: torch.Tensor, view: int) -> torch.Tensor:
