@@ -88,6 +88,16 @@ def _add_style_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="never download weights (use the cache or random weights)",
     )
+    parser.add_argument(
+        "--no-colour-transfer",
+        action="store_true",
+        help="start from the head's own colours instead of the style image's colour statistics",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a run in --out, skipping the stages it already finished",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -109,8 +119,10 @@ def _run_styles(args: argparse.Namespace, styles: list[Style]) -> int:
         args.raster,
         args.steps,
         args.max_side,
-        not args.offline,
-        args.style_steps,
+        download_weights=not args.offline,
+        style_steps=args.style_steps,
+        colour_transfer=not args.no_colour_transfer,
+        resume=args.resume,
     )
     report = run_pipeline(request)
     for style in report["styles"]:

@@ -16,3 +16,7 @@ class CaptureError(BackendError):
 
 class CheckpointError(BackendError):
     """A saved model that is missing, incomplete or from an incompatible version."""
+
+
+class JobCancelled(BackendError):
+    """Raised from a progress callback to stop a run; the run leaves finished stages intact."""

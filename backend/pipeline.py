@@ -7,6 +7,7 @@ on disk always describes files that exist.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass, replace
@@ -17,17 +18,25 @@ import torch
 
 from backend.captures import load_capture
 from backend.device import resolve_device
+from backend.errors import BackendError, CheckpointError
 from backend.files import write_json, write_png
-from backend.mesh.glb import write_glb
+from backend.mesh.glb import read_glb, write_glb
 from backend.mesh.stage import MeshSettings, run_mesh_stage
 from backend.nerf.config import preset as nerf_preset
 from backend.nerf.metrics import composite_white
-from backend.nerf.stage import run_nerf_stage
+from backend.nerf.stage import NerfResult, load_nerf_result, run_nerf_stage
+from backend.progress import Progress, ProgressSink, RunPlan
 from backend.raster import make_rasterizer
 from backend.style.images import read_style_image
 from backend.style.vgg import FeatureExtractor, load_features
 from backend.stylize.texture import STYLE_LAYERS, Stylizer, StylizeSettings
 from backend.stylize.views import MeshTensors, render
+
+__all__ = ["Progress", "RunRequest", "Style", "run_pipeline", "style_from_file"]
+
+# Stage records (each stage's report section), written after the stage's artifacts, so
+# that their presence marks the stage as finished when a run resumes.
+STAGES = "stages"
 
 PRESET_STAGE2 = {
     "fast": (MeshSettings(), StylizeSettings()),
@@ -45,6 +54,8 @@ class Style:
 
 @dataclass(frozen=True)
 class RunRequest:
+    """One run of the pipeline. ``resume`` continues a run already in ``out``."""
+
     capture: Path
     styles: list[Style]
     out: Path
@@ -55,6 +66,19 @@ class RunRequest:
     max_side: int = 800
     download_weights: bool = True
     style_steps: int | None = None
+    colour_transfer: bool = True
+    resume: bool = False
+
+    def record(self) -> dict[str, object]:
+        """What decides the stages' outputs; a resumed run must match it."""
+        return {
+            "capture": str(Path(self.capture).resolve()),
+            "preset": self.preset,
+            "steps": self.steps,
+            "max_side": self.max_side,
+            "style_steps": self.style_steps,
+            "colour_transfer": self.colour_transfer,
+        }
 
 
 def style_from_file(path: Path) -> Style:
@@ -76,68 +100,141 @@ def unique_names(styles: list[Style]) -> list[Style]:
     return out
 
 
-def run_pipeline(request: RunRequest) -> dict[str, object]:
+def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> dict[str, object]:
+    """Run every stage (skipping finished ones when resuming) and write report.json last."""
     started = time.perf_counter()
     device = resolve_device(request.device)
-    config = nerf_preset(request.preset)
-    if request.steps is not None:
-        config = config.with_steps(request.steps)
-    mesh_settings, style_settings = PRESET_STAGE2[request.preset]
-    if request.style_steps is not None:
-        style_settings = replace(style_settings, steps=request.style_steps)
     capture = load_capture(request.capture, max_side=request.max_side)
+    styles = unique_names(request.styles)
+    plan = RunPlan(["nerf", "mesh", "stylize", "report"], progress)
     request.out.mkdir(parents=True, exist_ok=True)
-    print(f"stage 1/3: NeRF on {len(capture.train)} views", flush=True)
-    nerf = run_nerf_stage(capture, config, device, request.out)
-    print("stage 2/3: mesh", flush=True)
-    mesh = run_mesh_stage(nerf.model, capture, mesh_settings)
-    write_glb(mesh.mesh, request.out / "mesh.glb", {"stage": "mesh"})
-    features, weights = load_features(download=request.download_weights)
+    _check_record(request)
+    nerf = _nerf(request, capture, device, plan)
+    mesh, mesh_summary = _mesh(request, capture, nerf, plan)
     rasterizer = make_rasterizer(request.raster, device)
-    stylizer = Stylizer(
-        mesh.mesh,
-        capture,
-        FeatureExtractor(features, STYLE_LAYERS),
-        rasterizer,
-        style_settings,
-        device,
-    )
-    results = []
-    for index, style in enumerate(unique_names(request.styles), start=1):
-        print(f"stage 3/3: style {index}/{len(request.styles)} '{style.name}'", flush=True)
-        result = stylizer.stylize(style.name, style.image)
-        glb = request.out / f"stylized_{style.name}.glb"
-        write_glb(
-            result.mesh,
-            glb,
-            {
-                "style": style.name,
-                "settings": _settings(style_settings),
-                "weights": {"vgg19": weights.kind},
-            },
-        )
-        results.append((result, glb))
+    weights, styled = _stylize(request, styles, capture, mesh, rasterizer, device, plan)
+    plan.report("report", 0.0, "writing the preview and the report")
     _write_preview(
         request.out / "preview.png",
         capture,
         nerf.model,
-        mesh.mesh,
-        [r.mesh for r, _ in results],
+        mesh,
+        [m for m, _ in styled],
         rasterizer,
         device,
     )
     report = {
         "device": str(device),
         "raster_backend": rasterizer.name,
-        "weights": {"vgg19": weights.kind, "clip": "unused"},
+        "weights": {"vgg19": weights, "clip": "unused"},
         "capture": capture.summary(),
         "nerf": nerf.summary(),
-        "mesh": mesh.summary(),
-        "styles": [{**r.summary(), "glb": glb.name} for r, glb in results],
+        "mesh": mesh_summary,
+        "styles": [summary for _, summary in styled],
         "seconds_total": round(time.perf_counter() - started, 2),
     }
     write_json(request.out / "report.json", report)
+    plan.report("report", 1.0, "done")
     return report
+
+
+def _check_record(request: RunRequest) -> None:
+    """Write run.json; when resuming, refuse an ``out`` made with other settings."""
+    path = request.out / "run.json"
+    record = request.record()
+    if request.resume and path.is_file():
+        try:
+            previous = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"{path}: cannot read the earlier run's settings ({exc})") from exc
+        changed = sorted(k for k in record if previous.get(k) != record[k])
+        if changed:
+            raise BackendError(
+                f"{request.out} holds a run with other settings ({', '.join(changed)}); "
+                "resume it with the same settings or choose another output folder"
+            )
+    write_json(path, record)
+
+
+def _nerf(request: RunRequest, capture, device, plan: RunPlan) -> NerfResult:
+    if request.resume and (done := load_nerf_result(request.out, device)) is not None:
+        plan.report("nerf", 1.0, "stage 1/3: NeRF already trained")
+        return done
+    config = nerf_preset(request.preset)
+    if request.steps is not None:
+        config = config.with_steps(request.steps)
+    message = f"stage 1/3: NeRF on {len(capture.train)} views"
+    print(message, flush=True)
+
+    def step(done: int, total: int, psnr: float) -> None:
+        plan.report("nerf", 0.9 * done / total, f"{message}: step {done}/{total}, {psnr:.1f} dB")
+
+    plan.report("nerf", 0.0, message)
+    return run_nerf_stage(capture, config, device, request.out, progress=step)
+
+
+def _mesh(request: RunRequest, capture, nerf: NerfResult, plan: RunPlan):
+    """The textured head and its report section, from ``mesh.glb`` when resuming."""
+    record = request.out / STAGES / "mesh.json"
+    if request.resume and record.is_file() and (request.out / "mesh.glb").is_file():
+        plan.report("mesh", 1.0, "stage 2/3: mesh already extracted")
+        return read_glb(request.out / "mesh.glb")[0], _read_record(record)
+    print("stage 2/3: mesh", flush=True)
+    settings = PRESET_STAGE2[request.preset][0]
+    result = run_mesh_stage(
+        nerf.model,
+        capture,
+        settings,
+        lambda done, name: plan.report("mesh", done, f"stage 2/3: mesh ({name} done)"),
+    )
+    write_glb(result.mesh, request.out / "mesh.glb", {"stage": "mesh"})
+    write_json(record, result.summary())
+    return result.mesh, result.summary()
+
+
+def _stylize(request: RunRequest, styles, capture, mesh, rasterizer, device, plan: RunPlan):
+    """One stylized GLB per style; finished ones are read back when resuming."""
+    settings = replace(PRESET_STAGE2[request.preset][1], colour_transfer=request.colour_transfer)
+    if request.style_steps is not None:
+        settings = replace(settings, steps=request.style_steps)
+    features, weights = load_features(download=request.download_weights)
+    stylizer: Stylizer | None = None
+    out = []
+    for index, style in enumerate(styles):
+        message = f"stage 3/3: style {index + 1}/{len(styles)} '{style.name}'"
+        glb = request.out / f"stylized_{style.name}.glb"
+        record = request.out / STAGES / f"style_{style.name}.json"
+        if request.resume and record.is_file() and glb.is_file():
+            out.append((read_glb(glb)[0], _read_record(record)))
+            continue
+        print(message, flush=True)
+        plan.report("stylize", index / len(styles), message)
+        if stylizer is None:
+            extractor = FeatureExtractor(features, STYLE_LAYERS)
+            stylizer = Stylizer(mesh, capture, extractor, rasterizer, settings, device)
+
+        def step(done: int, total: int, loss: float, index=index, message=message) -> None:
+            fraction = (index + done / total) / len(styles)
+            plan.report("stylize", fraction, f"{message}: step {done}/{total}")
+
+        result = stylizer.stylize(style.name, style.image, step)
+        extras = {
+            "style": style.name,
+            "settings": _settings(settings),
+            "weights": {"vgg19": weights.kind},
+        }
+        write_glb(result.mesh, glb, extras)
+        summary = {**result.summary(), "glb": glb.name}
+        write_json(record, summary)
+        out.append((result.mesh, summary))
+    return weights.kind, out
+
+
+def _read_record(path: Path) -> dict[str, object]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot resume from this stage record ({exc})") from exc
 
 
 def _settings(settings: StylizeSettings) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,8 @@ from backend.mesh.cleanup import chamfer_distance, clean_mesh
 from backend.mesh.extract import extract_surface
 from backend.mesh.textured import TexturedMesh
 from backend.nerf.model import NerfModel
+
+MESH_STEPS = ("marching_cubes", "cleanup", "atlas", "bake")
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,13 @@ class MeshResult:
         return out
 
 
-def run_mesh_stage(model: NerfModel, capture: Capture, settings: MeshSettings) -> MeshResult:
+def run_mesh_stage(
+    model: NerfModel,
+    capture: Capture,
+    settings: MeshSettings,
+    progress: Callable[[float, str], None] | None = None,
+) -> MeshResult:
+    """Mesh, atlas and bake; ``progress(done, step)`` after each step, for long captures."""
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -53,6 +62,8 @@ def run_mesh_stage(model: NerfModel, capture: Capture, settings: MeshSettings) -
         now = time.perf_counter()
         seconds[name] = now - clock
         clock = now
+        if progress is not None:
+            progress(MESH_STEPS.index(name) / len(MESH_STEPS) + 1 / len(MESH_STEPS), name)
 
     surface = extract_surface(model, capture, settings.resolution)
     lap("marching_cubes")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,12 +11,15 @@ import numpy as np
 import torch
 
 from backend.captures import Capture
-from backend.files import write_png
-from backend.nerf.checkpoint import save_model
+from backend.errors import CheckpointError
+from backend.files import write_json, write_png
+from backend.nerf.checkpoint import load_model, save_model
 from backend.nerf.config import NerfConfig
 from backend.nerf.metrics import composite_white
 from backend.nerf.model import NerfModel
 from backend.nerf.trainer import Progress, Trainer, evaluate
+
+RESULT = "result.json"
 
 
 @dataclass(frozen=True)
@@ -58,4 +62,28 @@ def run_nerf_stage(
     for frame, image in zip(capture.heldout, images, strict=True):
         target = composite_white(frame.rgba) if capture.has_alpha else frame.rgba[..., :3]
         write_png(nerf_dir / f"heldout_{Path(frame.name).name}.png", np.hstack([target, image]))
-    return NerfResult(model, score, trainer.step, trainer.seconds, eval_seconds)
+    result = NerfResult(model, score, trainer.step, trainer.seconds, eval_seconds)
+    write_json(nerf_dir / RESULT, result.summary())
+    return result
+
+
+def load_nerf_result(out_dir: Path, device: torch.device) -> NerfResult | None:
+    """The finished stage 1 in ``out_dir`` (to resume a run), or None if it did not finish.
+
+    ``result.json`` is written after the checkpoint, so its presence means both are whole.
+    """
+    path = out_dir / "nerf" / RESULT
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+        model, _ = load_model(out_dir / "nerf", device)
+        return NerfResult(
+            model,
+            float(summary["psnr_heldout"]),
+            int(summary["steps"]),
+            float(summary["seconds"]),
+            float(summary["eval_seconds"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: cannot resume from this NeRF stage ({exc})") from exc

@@ -23,6 +23,8 @@ from backend.nerf.render import composite
 from backend.nerf.sampler import Sampler
 
 HULL_RESOLUTION = 96
+# Steps between progress reports: often enough that a cancel stops within a second or two.
+PROGRESS_EVERY = 10
 
 Progress = Callable[[int, int, float], None]
 
@@ -143,7 +145,7 @@ class Trainer:
             loss = self.train_step()
             self.seconds += time.perf_counter() - started
             bar.update(1)
-            if self.step % 50 == 0 or self.step == end:
+            if self.step % PROGRESS_EVERY == 0 or self.step == end:
                 psnr_train = -10.0 * math.log10(max(loss, 1e-10))
                 bar.set_postfix(psnr=f"{psnr_train:.1f}", rows=self.field.grid.rows)
                 if progress is not None:

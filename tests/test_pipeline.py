@@ -1,0 +1,65 @@
+"""The pipeline as the service drives it: progress reports, cancellation, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from backend.errors import BackendError, JobCancelled
+from backend.pipeline import Progress, RunRequest, Style, run_pipeline
+from backend.style.builtin import BUILTIN_STYLES
+
+
+def _request(capture: Path, out: Path, **changes) -> RunRequest:
+    styles = [Style(name, BUILTIN_STYLES[name](64)) for name in ("ink", "mosaic")]
+    options = {"steps": 60, "style_steps": 3, "download_weights": False, "device": "cpu"}
+    return RunRequest(capture, styles, out, **{**options, **changes})
+
+
+def test_progress_advances_through_the_stages_in_order(tiny_capture_dir: Path, tmp_path: Path):
+    events: list[Progress] = []
+    run_pipeline(_request(tiny_capture_dir, tmp_path / "run"), progress=events.append)
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    stages = [e.stage for e in events]
+    assert stages.index("mesh") > stages.index("nerf")
+    assert stages.index("stylize") > max(i for i, s in enumerate(stages) if s == "mesh")
+    assert stages[-1] == "report" and events[-1].message == "done"
+    assert any(e.eta_seconds is not None and e.eta_seconds > 0 for e in events[:-1])
+    assert sum(s == "nerf" for s in stages) >= 6
+
+
+def test_cancelled_run_resumes_from_its_last_finished_stage(
+    tiny_capture_dir: Path, tmp_path: Path
+):
+    out = tmp_path / "run"
+
+    def cancel_in_second_style(event: Progress) -> None:
+        if event.stage == "stylize" and "style 2/2" in event.message:
+            raise JobCancelled("cancelled by the test")
+
+    with pytest.raises(JobCancelled):
+        run_pipeline(_request(tiny_capture_dir, out), progress=cancel_in_second_style)
+    assert not (out / "report.json").exists()
+    finished = ["nerf/nerf.safetensors", "mesh.glb", "stylized_ink.glb"]
+    before = {name: (out / name).read_bytes() for name in finished}
+    assert not (out / "stylized_mosaic.glb").exists()
+
+    events: list[Progress] = []
+    report = run_pipeline(_request(tiny_capture_dir, out, resume=True), progress=events.append)
+    assert {name: (out / name).read_bytes() for name in finished} == before
+    assert [s["name"] for s in report["styles"]] == ["ink", "mosaic"]
+    assert (out / "stylized_mosaic.glb").is_file()
+    assert report["nerf"]["steps"] == 60
+    assert not any(e.stage == "nerf" and "step" in e.message for e in events)
+    assert json.loads((out / "report.json").read_text())["mesh"] == report["mesh"]
+
+
+def test_resume_refuses_a_folder_made_with_other_settings(tiny_capture_dir: Path, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps(_request(tiny_capture_dir, out).record()))
+    with pytest.raises(BackendError, match="other settings \\(steps\\)"):
+        run_pipeline(_request(tiny_capture_dir, out, steps=80, resume=True))
