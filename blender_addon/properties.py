@@ -1,0 +1,136 @@
+"""Blender properties: job settings saved with the scene, job progress kept per session."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+BUILTIN_STYLES = ("strokes", "stipple", "mosaic", "ink", "waves")
+
+
+class StyleEntry(bpy.types.PropertyGroup):
+    """One style for a job: an image file, a Blender image or a built-in style."""
+
+    kind: EnumProperty(
+        name="Kind",
+        items=(
+            ("FILE", "File", "An image file on disk"),
+            ("IMAGE", "Image", "An image loaded in Blender"),
+            ("BUILTIN", "Built-in", "A style that ships with the backend"),
+        ),
+        default="FILE",
+    )
+    filepath: StringProperty(name="File", subtype="FILE_PATH")
+    image: PointerProperty(name="Image", type=bpy.types.Image)
+    builtin: EnumProperty(
+        name="Style", items=[(s, s.title(), f"The built-in '{s}' style") for s in BUILTIN_STYLES]
+    )
+
+
+class StylizeSettings(bpy.types.PropertyGroup):
+    """What the Stylize button sends; saved with the .blend like render settings."""
+
+    source: EnumProperty(
+        name="Capture",
+        items=(
+            ("CAMERAS", "Selected Cameras", "The selected cameras, each with its image"),
+            ("FOLDER", "Capture Folder", "A transforms.json capture folder on disk"),
+            ("MESH", "Render Selected Mesh", "Render views of the active mesh with Cycles"),
+        ),
+        default="CAMERAS",
+    )
+    folder: StringProperty(name="Folder", subtype="DIR_PATH")
+    views: IntProperty(name="Views", default=32, min=2, max=512)
+    resolution: IntProperty(name="Resolution", default=256, min=16, max=4096, subtype="PIXEL")
+    samples: IntProperty(name="Samples", default=32, min=1, max=4096)
+    styles: CollectionProperty(type=StyleEntry)
+    preset: EnumProperty(
+        name="Preset",
+        items=(("fast", "Fast", "Minutes on a CPU"), ("quality", "Quality", "Longer, sharper")),
+        default="fast",
+    )
+    device: EnumProperty(
+        name="Device",
+        items=(("auto", "Auto", "GPU when there is one"), ("cpu", "CPU", ""), ("cuda", "CUDA", "")),
+        default="auto",
+    )
+    colornet: BoolProperty(
+        name="Style Control",
+        description="Also train the colour network that applies new styles in about a second",
+        default=True,
+    )
+    steps: IntProperty(name="NeRF Steps", description="0: the preset's", default=0, min=0)
+    style_steps: IntProperty(name="Style Steps", description="0: the preset's", default=0, min=0)
+    max_side: IntProperty(name="Max Side", description="0: the backend's", default=0, min=0)
+
+
+class StyleControl(bpy.types.PropertyGroup):
+    """The style control of an imported head: new style, mix style, slider, strength."""
+
+    style: PointerProperty(type=StyleEntry)
+    mix: PointerProperty(type=StyleEntry)
+    use_mix: BoolProperty(name="Mix", description="Blend with a second style", default=False)
+    t: FloatProperty(
+        name="Mix",
+        description="0: first style only, 1: second style only",
+        default=0.5,
+        min=0.0,
+        max=1.0,
+        subtype="FACTOR",
+    )
+    strength: FloatProperty(
+        name="Strength",
+        description="0: the original appearance",
+        default=1.0,
+        min=0.0,
+        max=1.0,
+        subtype="FACTOR",
+    )
+
+
+class JobResult(bpy.types.PropertyGroup):
+    """A job listed by the backend (name is the job's label)."""
+
+    job_id: StringProperty()
+    state: StringProperty()
+    styles: StringProperty()
+    has_colornet: BoolProperty()
+
+
+class SessionState(bpy.types.PropertyGroup):
+    """Progress of the running job and the backend's job list; never saved."""
+
+    job_id: StringProperty()
+    busy: BoolProperty()
+    progress: FloatProperty(min=0.0, max=1.0, subtype="FACTOR")
+    stage: StringProperty()
+    message: StringProperty()
+    eta_seconds: FloatProperty(default=-1.0)
+    report: StringProperty(description="The last error or outcome, shown in the panel")
+    failed: BoolProperty(description="The last job or call ended in an error")
+    results: CollectionProperty(type=JobResult)
+    results_index: IntProperty()
+    applying: BoolProperty()
+
+
+CLASSES = (StyleEntry, StylizeSettings, StyleControl, JobResult, SessionState)
+
+
+def register() -> None:
+    bpy.types.Scene.stylized_heads = PointerProperty(type=StylizeSettings)
+    bpy.types.Scene.stylized_heads_control = PointerProperty(type=StyleControl)
+    bpy.types.WindowManager.stylized_heads = PointerProperty(type=SessionState)
+
+
+def unregister() -> None:
+    del bpy.types.WindowManager.stylized_heads
+    del bpy.types.Scene.stylized_heads_control
+    del bpy.types.Scene.stylized_heads
