@@ -67,7 +67,7 @@ def export_cameras(cameras: Iterable[bpy.types.Object], root: Path) -> Path:
         fl_x, fl_y, cx, cy = pinhole(_lens(camera.data), width, height)
         pose = rigid([list(row) for row in camera.matrix_world])
         frames.append(
-            CaptureFrame(f"{relative}{written.suffix}", pose, fl_x, fl_y, cx, cy, width, height)
+            CaptureFrame(f"{IMAGE_FOLDER}/{written.name}", pose, fl_x, fl_y, cx, cy, width, height)
         )
     write_transforms(root, frames)
     return root
@@ -91,15 +91,13 @@ def _safe(name: str) -> str:
 def write_image(image: bpy.types.Image, stem: Path) -> Path:
     """Put the image's pixels in a file next to ``stem``, never changing the image itself."""
     source = Path(bpy.path.abspath(image.filepath)) if image.filepath else None
+    dest = stem.parent / (stem.name + _suffix(image, source))
     if image.packed_file is None and source is not None and source.is_file():
-        dest = stem.with_suffix(source.suffix.lower())
         shutil.copyfile(source, dest)
         return dest
     if image.packed_file is not None:
-        dest = stem.with_suffix(_EXTENSIONS.get(image.file_format, ".png"))
         dest.write_bytes(image.packed_file.data)
         return dest
-    dest = stem.with_suffix(".png")
     copy = image.copy()
     try:
         copy.filepath_raw = str(dest)
@@ -108,6 +106,15 @@ def write_image(image: bpy.types.Image, stem: Path) -> Path:
     finally:
         bpy.data.images.remove(copy)
     return dest
+
+
+def _suffix(image: bpy.types.Image, source: Path | None) -> str:
+    """The file suffix of what :func:`write_image` writes (names may contain dots)."""
+    if image.packed_file is None and source is not None and source.is_file():
+        return source.suffix.lower()
+    if image.packed_file is not None:
+        return _EXTENSIONS.get(image.file_format, ".png")
+    return ".png"
 
 
 class MeshCaptureRenderer:
