@@ -21,6 +21,7 @@ from scipy import ndimage
 from backend.captures import Capture
 from backend.mesh.bake import surface_points
 from backend.mesh.textured import TexturedMesh
+from backend.style.colour import ColourStats, transfer_colours
 from backend.style.losses import STYLE_LOSSES, content_loss, total_variation
 from backend.style.vgg import FeatureExtractor
 from backend.stylize.consistency import warp_rmse
@@ -121,9 +122,7 @@ class TexturePyramid(torch.nn.Module):
 
 def colour_transfer(texture: np.ndarray, style: np.ndarray) -> np.ndarray:
     """Match the texture's per-channel mean and deviation to the style image's."""
-    mean_t, std_t = texture.reshape(-1, 3).mean(0), texture.reshape(-1, 3).std(0) + 1e-6
-    mean_s, std_s = style.reshape(-1, 3).mean(0), style.reshape(-1, 3).std(0)
-    return np.clip((texture - mean_t) / std_t * std_s + mean_s, 0.0, 1.0).astype(np.float32)
+    return transfer_colours(texture, ColourStats.of(style))
 
 
 class Stylizer:
@@ -168,6 +167,17 @@ class Stylizer:
         features = self.extractor(image.permute(2, 0, 1)[None])
         return {k: v for k, v in features.items() if layers is None or k in layers}
 
+    @torch.no_grad()
+    def style_target(self, style: np.ndarray) -> dict[str, torch.Tensor]:
+        """The style image's features, as :meth:`style_loss` compares against."""
+        return self._features(torch.tensor(style, device=self.device), STYLE_LAYERS)
+
+    @torch.no_grad()
+    def render_rmse(self, a: torch.Tensor, b: torch.Tensor, views: list[int]) -> float:
+        """RMSE between the renders of two textures over ``views`` (head crops)."""
+        errors = [(self._render(a, i) - self._render(b, i)).pow(2).mean() for i in views]
+        return float(torch.stack(errors).mean().sqrt())
+
     def style_loss(self, texture: torch.Tensor, style_features, views: list[int]) -> float:
         """Mean style loss of the textured renders over ``views``."""
         loss_fn = STYLE_LOSSES[self.settings.loss]
@@ -195,8 +205,7 @@ class Stylizer:
         """Optimize a texture for one style image (H, W, 3) in [0, 1]."""
         started = time.perf_counter()
         s = self.settings
-        with torch.no_grad():
-            target = self._features(torch.tensor(style, device=self.device), STYLE_LAYERS)
+        target = self.style_target(style)
         base = colour_transfer(self.mesh.texture, style) if s.colour_transfer else self.mesh.texture
         finest = s.finest_texels or 2 * s.render_size
         pyramid = TexturePyramid(

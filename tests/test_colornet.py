@@ -1,0 +1,128 @@
+"""Stage 3: the style-conditioned colour net on a tiny head, saved, reloaded and applied."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from backend.errors import BackendError, CheckpointError
+from backend.mesh.glb import write_glb
+from backend.mesh.stage import MeshSettings, run_mesh_stage
+from backend.nerf.checkpoint import save_model
+from backend.raster import make_rasterizer
+from backend.style.builtin import BUILTIN_STYLES
+from backend.style.vgg import FeatureExtractor, random_features
+from backend.stylize.apply import StyleApplier
+from backend.stylize.colornet import ColorNetConfig
+from backend.stylize.colornet_eval import evaluate_heldout
+from backend.stylize.colornet_io import SavedColorNet, save_colornet
+from backend.stylize.colornet_train import TrainingStyle, train_colornet
+from backend.stylize.texture import STYLE_LAYERS, Stylizer, StylizeSettings
+from tests.conftest import SMALL_NERF
+
+TRAINING = ("strokes", "stipple", "mosaic")
+HELDOUT = "ink"
+CPU = torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class TinyRun:
+    folder: Path
+    stylizer: Stylizer
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def tiny_run(trained_tiny, tmp_path_factory) -> TinyRun:
+    """A run folder with NeRF, mesh and a colour net trained on three built-in styles."""
+    capture, model = trained_tiny
+    folder = tmp_path_factory.mktemp("colornet")
+    save_model(model, SMALL_NERF, folder / "nerf")
+    mesh = run_mesh_stage(model, capture, MeshSettings(64, 4000, 128)).mesh
+    write_glb(mesh, folder / "mesh.glb")
+    rasterizer = make_rasterizer("torch", CPU)
+    extractor = FeatureExtractor(random_features(), STYLE_LAYERS)
+    settings = StylizeSettings(steps=40, render_size=64, pool_views=8)
+    stylizer = Stylizer(mesh, capture, extractor, rasterizer, settings, CPU)
+    styles = []
+    for name in TRAINING:
+        image = BUILTIN_STYLES[name](64)
+        styles.append(TrainingStyle(name, image, stylizer.stylize(name, image).mesh.texture))
+    config = ColorNetConfig(steps=300, batch=2048, views=8, view_size=48, crops=4)
+    started = time.perf_counter()
+    trained = train_colornet(
+        mesh, capture, model.field, styles, extractor, rasterizer, config, True
+    )
+    saved = SavedColorNet(trained.net, trained.codes, True, "random")
+    save_colornet(saved, folder, {})
+    return TinyRun(folder, stylizer, time.perf_counter() - started)
+
+
+@pytest.fixture(scope="module")
+def applier(tiny_run: TinyRun) -> StyleApplier:
+    return StyleApplier.load(tiny_run.folder)
+
+
+def test_reload_gives_identical_output_and_styles_give_distinct_textures(tiny_run, applier):
+    again = StyleApplier.load(tiny_run.folder)
+    ink = BUILTIN_STYLES["ink"](64)
+    first = applier.apply(ink).texture
+    assert np.array_equal(first, again.apply(ink).texture)
+    assert np.array_equal(first, applier.apply(ink.copy()).texture)
+    waves = applier.apply(BUILTIN_STYLES["waves"](64)).texture
+    assert np.abs(first - waves).mean() > 0.02
+    assert first.shape == applier.mesh.texture.shape and 0.0 <= first.min() <= first.max() <= 1
+
+
+def test_mix_ends_are_the_pure_styles_and_strength_zero_is_the_original(applier):
+    a, b = BUILTIN_STYLES["ink"](64), BUILTIN_STYLES["waves"](64)
+    pure_a, pure_b = applier.apply(a).texture, applier.apply(b).texture
+    assert np.array_equal(applier.apply(a, mix=b, t=0.0).texture, pure_a)
+    assert np.array_equal(applier.apply(a, mix=b, t=1.0).texture, pure_b)
+    half = applier.apply(a, mix=b, t=0.5).texture
+    assert not np.array_equal(half, pure_a) and not np.array_equal(half, pure_b)
+    assert np.array_equal(applier.apply(a, strength=0.0).texture, applier.mesh.texture)
+    with pytest.raises(BackendError, match="strength must be between 0 and 1"):
+        applier.apply(a, strength=1.5)
+
+
+def test_training_styles_are_reproduced_and_nerf_renders_with_the_colour_net(tiny_run, applier):
+    stylizer = tiny_run.stylizer
+    image = BUILTIN_STYLES["mosaic"](64)
+    ours = torch.tensor(applier.apply(image).texture)
+    original = torch.tensor(applier.mesh.texture)
+    target = torch.tensor(stylizer.stylize("mosaic", image).mesh.texture)
+    views = stylizer.evaluation
+    assert stylizer.render_rmse(ours, target, views) < 0.5 * stylizer.render_rmse(
+        original, target, views
+    )
+    camera = stylizer.cameras[0]
+    code = applier.code(image)
+    styled, plain = applier.render(camera, code), applier.render(camera, code, strength=0.0)
+    assert styled.shape == (camera.intrinsics.height, camera.intrinsics.width, 3)
+    assert np.abs(styled - plain).mean() > 0.02
+    assert np.abs(plain - applier.model.render(camera)).max() < 1e-5
+
+
+def test_heldout_style_gap_is_measured_and_under_its_floor(tiny_run, applier):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = evaluate_heldout(applier, tiny_run.stylizer, HELDOUT, BUILTIN_STYLES[HELDOUT](64))
+    summary = result.summary()
+    # Three training styles, 40 optimization steps and random VGG19 weights: measured 0.48
+    # gap and 0.26 RMSE (the colour-transferred start alone is 0.53 from the optimized
+    # texture). The benchmark measures the product setting against the issue's targets.
+    assert summary["style_gap"] < 1.0, summary
+    assert summary["rmse_to_optimized"] < 0.35, summary
+    assert summary["apply_seconds"] < 10.0, summary
+
+
+def test_loading_a_folder_without_a_colour_net_names_the_problem(tmp_path: Path):
+    with pytest.raises(CheckpointError, match="no colour net"):
+        StyleApplier.load(tmp_path)
