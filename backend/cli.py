@@ -21,6 +21,8 @@ from backend.nerf.stage import run_nerf_stage
 from backend.pipeline import RunRequest, Style, run_pipeline, style_from_file
 from backend.raster import RASTER_CHOICES
 from backend.sample import sample_capture_dir
+from backend.server.main import add_arguments as add_serve_arguments
+from backend.server.main import serve
 from backend.style.builtin import BUILTIN_STYLES
 
 DEMO_STYLE = "strokes"
@@ -67,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", type=Path, required=True)
     synth.add_argument("--blender", type=Path, default=None, help="Blender executable")
     synth.set_defaults(handler=_capture_synth)
+
+    server = commands.add_parser("serve", help="start the local backend service (HTTP API)")
+    add_serve_arguments(server)
+    server.set_defaults(handler=serve)
     return parser
 
 

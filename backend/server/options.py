@@ -1,0 +1,135 @@
+"""A job's options (the ``options`` JSON field) and its saved spec (``job.json``).
+
+Options are checked strictly here, before a job exists: a typo or a wrong type is a
+4xx naming the key, never a job that fails later in the worker.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from backend.device import DEVICE_CHOICES
+from backend.errors import BackendError
+from backend.files import write_json
+from backend.nerf.config import PRESETS
+from backend.pipeline import RunRequest
+
+# "capture" is the pipeline's loading and checking of the inputs, before the first stage.
+STAGE_ORDER = ("capture", "nerf", "mesh", "stylize", "colornet", "report")
+MAX_STEPS = 1_000_000
+MAX_NAME = 200
+SPEC_NAME = "job.json"
+
+
+def pipeline_has(name: str) -> bool:
+    """Whether the pipeline's RunRequest has field ``name`` (its hooks land step by step)."""
+    return any(f.name == name for f in fields(RunRequest))
+
+
+class OptionsError(BackendError):
+    """Options a client sent that cannot be used."""
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What the client may choose.
+
+    ``stop_after`` ends a job once a stage is finished: "capture" only loads and checks
+    the inputs (a dry run), "nerf" gives the field and its previews. The job is done,
+    and its outputs are those of the stages it ran.
+    """
+
+    preset: str = "fast"
+    device: str = "auto"
+    steps: int | None = None
+    style_steps: int | None = None
+    max_side: int = 800
+    colornet: bool = False
+    name: str | None = None
+    stop_after: str | None = None
+
+    @classmethod
+    def parse(cls, text: str | None, max_image_side: int) -> JobOptions:
+        """Options from the form field's JSON text (absent or empty: the defaults)."""
+        if text is None or not text.strip():
+            return cls()
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise OptionsError(f"options: not valid JSON ({exc})") from exc
+        return cls.from_dict(data, max_image_side)
+
+    @classmethod
+    def from_dict(cls, data: object, max_image_side: int) -> JobOptions:
+        if not isinstance(data, dict):
+            raise OptionsError("options: must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        if "prompt" in data:
+            raise OptionsError("options: text prompts are not supported yet; send a style image")
+        unknown = sorted(str(k) for k in data if k not in known)
+        if unknown:
+            raise OptionsError(
+                f"options: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        options = cls(**data)
+        options._check(max_image_side)
+        return options
+
+    def _check(self, max_image_side: int) -> None:
+        _choice("preset", self.preset, sorted(PRESETS))
+        _choice("device", self.device, DEVICE_CHOICES)
+        if self.stop_after is not None:
+            _choice("stop_after", self.stop_after, STAGE_ORDER[:4])
+        for key in ("steps", "style_steps"):
+            value = getattr(self, key)
+            if value is not None:
+                _integer(key, value, 1, MAX_STEPS)
+        _integer("max_side", self.max_side, 16, max_image_side)
+        if not isinstance(self.colornet, bool):
+            raise OptionsError(f"options: colornet must be true or false, got {self.colornet!r}")
+        if self.colornet and not pipeline_has("colornet"):
+            raise OptionsError("options: this backend cannot train a colour net yet")
+        if self.name is not None and (
+            not isinstance(self.name, str)
+            or not 0 < len(self.name) <= MAX_NAME
+            or not self.name.isprintable()
+        ):
+            raise OptionsError(f"options: name must be printable text of 1 to {MAX_NAME} chars")
+
+    def stops_before(self, stage: str) -> bool:
+        """Whether the job ends before ``stage`` starts."""
+        if self.stop_after is None or stage not in STAGE_ORDER:
+            return False
+        return STAGE_ORDER.index(stage) > STAGE_ORDER.index(self.stop_after)
+
+
+def _choice(key: str, value: object, choices) -> None:
+    if value not in choices:
+        raise OptionsError(f"options: {key} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _integer(key: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise OptionsError(f"options: {key} must be an integer from {low} to {high}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What the worker needs to run (or resume) a job, saved in the job folder."""
+
+    capture: str
+    styles: list[str]
+    options: JobOptions = field(default_factory=JobOptions)
+
+    def save(self, job_dir: Path) -> None:
+        write_json(job_dir / SPEC_NAME, asdict(self))
+
+    @classmethod
+    def load(cls, job_dir: Path) -> JobSpec:
+        try:
+            data = json.loads((job_dir / SPEC_NAME).read_text())
+            return cls(data["capture"], list(data["styles"]), JobOptions(**data["options"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BackendError(f"{job_dir / SPEC_NAME}: cannot read the job ({exc})") from exc
