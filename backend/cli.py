@@ -16,6 +16,7 @@ from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
 from backend.device import DEVICE_CHOICES, resolve_device
 from backend.errors import BackendError
 from backend.files import write_json
+from backend.mesh.glb import write_glb
 from backend.nerf.config import PRESETS, preset
 from backend.nerf.stage import run_nerf_stage
 from backend.pipeline import RunRequest, Style, run_pipeline, style_from_file
@@ -24,6 +25,7 @@ from backend.sample import sample_capture_dir
 from backend.server.main import add_arguments as add_serve_arguments
 from backend.server.main import serve
 from backend.style.builtin import BUILTIN_STYLES
+from backend.stylize.apply import StyleApplier
 
 DEMO_STYLE = "strokes"
 
@@ -54,7 +56,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--style", type=Path, action="append", default=[], help="style image")
     _add_run_options(run)
     _add_style_options(run)
+    run.add_argument(
+        "--colornet",
+        action="store_true",
+        help="also train the style-conditioned colour net (stage 3) for apply-style",
+    )
     run.set_defaults(handler=_run)
+
+    apply = commands.add_parser(
+        "apply-style", help="stylize a finished run's head with its colour net (no training)"
+    )
+    apply.add_argument("run_dir", type=Path, help="output folder of `run --colornet`")
+    apply.add_argument("--style", type=Path, required=True, help="style image")
+    apply.add_argument("--out", type=Path, required=True, help="GLB file to write")
+    apply.add_argument("--mix", type=Path, default=None, help="second style image to mix in")
+    apply.add_argument("--t", type=float, default=0.5, help="mix amount: 0 style, 1 mix")
+    apply.add_argument("--strength", type=float, default=1.0, help="0 original .. 1 styled")
+    apply.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    apply.set_defaults(handler=_apply_style)
 
     demo = commands.add_parser("demo", help="run the pipeline on the built-in sample capture")
     _add_run_options(demo)
@@ -100,6 +119,9 @@ def _add_style_options(parser: argparse.ArgumentParser) -> None:
         help="start from the head's own colours instead of the style image's colour statistics",
     )
     parser.add_argument(
+        "--colornet-steps", type=int, default=None, help="override colour net training steps"
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="continue a run in --out, skipping the stages it already finished",
@@ -113,7 +135,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_styles(args: argparse.Namespace, styles: list[Style]) -> int:
-    for value, flag in ((args.steps, "--steps"), (args.style_steps, "--style-steps")):
+    counts = (
+        (args.steps, "--steps"),
+        (args.style_steps, "--style-steps"),
+        (args.colornet_steps, "--colornet-steps"),
+    )
+    for value, flag in counts:
         if value is not None and value < 1:
             raise BackendError(f"{flag} must be at least 1, got {value}")
     request = RunRequest(
@@ -129,6 +156,8 @@ def _run_styles(args: argparse.Namespace, styles: list[Style]) -> int:
         style_steps=args.style_steps,
         colour_transfer=not args.no_colour_transfer,
         resume=args.resume,
+        colornet=args.colornet,
+        colornet_steps=args.colornet_steps,
     )
     report = run_pipeline(request)
     for style in report["styles"]:
@@ -137,7 +166,41 @@ def _run_styles(args: argparse.Namespace, styles: list[Style]) -> int:
             f"consistency {style['consistency_short_rmse']:.3f} / "
             f"{style['consistency_long_rmse']:.3f}"
         )
+    if "colornet" in report:
+        (heldout,) = report["colornet"]["heldout"]
+        print(
+            f"{report['colornet']['glb']}: colour net on unseen style '{heldout['name']}', "
+            f"style gap {heldout['style_gap']:+.0%}, RMSE to its optimization "
+            f"{heldout['rmse_to_optimized']:.3f}, applied in {heldout['apply_seconds']:.2f} s"
+        )
     print(f"report: {args.out / 'report.json'}; preview: {args.out / 'preview.png'}")
+    return 0
+
+
+def _apply_style(args: argparse.Namespace) -> int:
+    """A new style on a finished run by one pass of its colour net."""
+    for name, value in (("--t", args.t), ("--strength", args.strength)):
+        if not 0.0 <= value <= 1.0:
+            raise BackendError(f"{name} must be between 0 and 1, got {value}")
+    style = style_from_file(args.style)
+    mix = style_from_file(args.mix) if args.mix is not None else None
+    started = time.perf_counter()
+    applier = StyleApplier.load(args.run_dir, resolve_device(args.device))
+    loaded = time.perf_counter()
+    mesh = applier.apply(style.image, mix.image if mix else None, args.t, args.strength)
+    applied = time.perf_counter()
+    extras = {
+        "style": style.name,
+        "mix": mix.name if mix else None,
+        "t": args.t if mix else 0.0,
+        "strength": args.strength,
+        "colornet": True,
+    }
+    write_glb(mesh, args.out, extras)
+    print(
+        f"wrote {args.out}: loaded the run in {loaded - started:.1f} s, "
+        f"applied '{style.name}' in {applied - loaded:.2f} s"
+    )
     return 0
 
 
@@ -173,8 +236,10 @@ def _nerf(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """The whole pipeline on the sample capture with the built-in "strokes" style."""
+    """The whole pipeline on the sample capture with the built-in "strokes" style, and the
+    colour net shown on a built-in style it never trained on."""
     args.capture = sample_capture_dir()
+    args.colornet = True
     return _run_styles(args, [Style(DEMO_STYLE, BUILTIN_STYLES[DEMO_STYLE]())])
 
 

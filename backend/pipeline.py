@@ -18,7 +18,7 @@ import torch
 
 from backend.captures import load_capture
 from backend.device import resolve_device
-from backend.errors import BackendError, CheckpointError
+from backend.errors import BackendError
 from backend.files import write_json, write_png
 from backend.mesh.glb import read_glb, write_glb
 from backend.mesh.stage import MeshSettings, run_mesh_stage
@@ -28,8 +28,10 @@ from backend.nerf.stage import NerfResult, load_nerf_result, run_nerf_stage
 from backend.progress import Progress, ProgressSink, RunPlan
 from backend.raster import make_rasterizer
 from backend.style.images import read_style_image
-from backend.style.vgg import FeatureExtractor, load_features
-from backend.stylize.texture import STYLE_LAYERS, Stylizer, StylizeSettings
+from backend.style.vgg import load_features
+from backend.stylize.colornet import ColorNetConfig
+from backend.stylize.stage import StyleStage, read_record, run_colornet_stage
+from backend.stylize.texture import StylizeSettings
 from backend.stylize.views import MeshTensors, render
 
 __all__ = ["Progress", "RunRequest", "Style", "run_pipeline", "style_from_file"]
@@ -37,6 +39,8 @@ __all__ = ["Progress", "RunRequest", "Style", "run_pipeline", "style_from_file"]
 # Stage records (each stage's report section), written after the stage's artifacts, so
 # that their presence marks the stage as finished when a run resumes.
 STAGES = "stages"
+
+PRESET_COLORNET = {"fast": ColorNetConfig(), "quality": ColorNetConfig(steps=3000)}
 
 PRESET_STAGE2 = {
     "fast": (MeshSettings(), StylizeSettings()),
@@ -68,6 +72,8 @@ class RunRequest:
     style_steps: int | None = None
     colour_transfer: bool = True
     resume: bool = False
+    colornet: bool = False
+    colornet_steps: int | None = None
 
     def record(self) -> dict[str, object]:
         """What decides the stages' outputs; a resumed run must match it."""
@@ -106,33 +112,33 @@ def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> d
     device = resolve_device(request.device)
     capture = load_capture(request.capture, max_side=request.max_side)
     styles = unique_names(request.styles)
-    plan = RunPlan(["nerf", "mesh", "stylize", "report"], progress)
+    stages = ["nerf", "mesh", "stylize", *(["colornet"] if request.colornet else []), "report"]
+    plan = RunPlan(stages, progress)
     request.out.mkdir(parents=True, exist_ok=True)
     _check_record(request)
     nerf = _nerf(request, capture, device, plan)
     mesh, mesh_summary = _mesh(request, capture, nerf, plan)
-    rasterizer = make_rasterizer(request.raster, device)
-    weights, styled = _stylize(request, styles, capture, mesh, rasterizer, device, plan)
-    plan.report("report", 0.0, "writing the preview and the report")
-    _write_preview(
-        request.out / "preview.png",
-        capture,
-        nerf.model,
-        mesh,
-        [m for m, _ in styled],
-        rasterizer,
-        device,
-    )
+    stage = _style_stage(request, capture, mesh, device)
+    styled = _stylize(request, styles, stage, plan)
     report = {
         "device": str(device),
-        "raster_backend": rasterizer.name,
-        "weights": {"vgg19": weights, "clip": "unused"},
+        "raster_backend": stage.rasterizer.name,
+        "weights": {"vgg19": stage.weights.kind, "clip": "unused"},
         "capture": capture.summary(),
         "nerf": nerf.summary(),
         "mesh": mesh_summary,
         "styles": [summary for _, summary in styled],
-        "seconds_total": round(time.perf_counter() - started, 2),
     }
+    previews = [m for m, _ in styled]
+    if request.colornet:
+        user = [(s.name, s.image, m) for s, (m, _) in zip(styles, styled, strict=True)]
+        report["colornet"], applied = _colornet(request, stage, nerf, user, plan)
+        previews.append(applied)
+    plan.report("report", 0.0, "writing the preview and the report")
+    _write_preview(
+        request.out / "preview.png", capture, nerf.model, mesh, previews, stage.rasterizer, device
+    )
+    report["seconds_total"] = round(time.perf_counter() - started, 2)
     write_json(request.out / "report.json", report)
     plan.report("report", 1.0, "done")
     return report
@@ -178,7 +184,7 @@ def _mesh(request: RunRequest, capture, nerf: NerfResult, plan: RunPlan):
     record = request.out / STAGES / "mesh.json"
     if request.resume and record.is_file() and (request.out / "mesh.glb").is_file():
         plan.report("mesh", 1.0, "stage 2/3: mesh already extracted")
-        return read_glb(request.out / "mesh.glb")[0], _read_record(record)
+        return read_glb(request.out / "mesh.glb")[0], read_record(record)
     print("stage 2/3: mesh", flush=True)
     settings = PRESET_STAGE2[request.preset][0]
     result = run_mesh_stage(
@@ -192,53 +198,62 @@ def _mesh(request: RunRequest, capture, nerf: NerfResult, plan: RunPlan):
     return result.mesh, result.summary()
 
 
-def _stylize(request: RunRequest, styles, capture, mesh, rasterizer, device, plan: RunPlan):
-    """One stylized GLB per style; finished ones are read back when resuming."""
+def _style_stage(request: RunRequest, capture, mesh, device) -> StyleStage:
     settings = replace(PRESET_STAGE2[request.preset][1], colour_transfer=request.colour_transfer)
     if request.style_steps is not None:
         settings = replace(settings, steps=request.style_steps)
     features, weights = load_features(download=request.download_weights)
-    stylizer: Stylizer | None = None
+    rasterizer = make_rasterizer(request.raster, device)
+    return StyleStage(
+        mesh, capture, features, weights, rasterizer, settings, device, request.resume
+    )
+
+
+def _stylize(request: RunRequest, styles: list[Style], stage: StyleStage, plan: RunPlan):
+    """One stylized GLB per style; finished ones are read back when resuming."""
     out = []
     for index, style in enumerate(styles):
         message = f"stage 3/3: style {index + 1}/{len(styles)} '{style.name}'"
-        glb = request.out / f"stylized_{style.name}.glb"
-        record = request.out / STAGES / f"style_{style.name}.json"
-        if request.resume and record.is_file() and glb.is_file():
-            out.append((read_glb(glb)[0], _read_record(record)))
-            continue
         print(message, flush=True)
         plan.report("stylize", index / len(styles), message)
-        if stylizer is None:
-            extractor = FeatureExtractor(features, STYLE_LAYERS)
-            stylizer = Stylizer(mesh, capture, extractor, rasterizer, settings, device)
-
-        def step(done: int, total: int, loss: float, index=index, message=message) -> None:
-            fraction = (index + done / total) / len(styles)
-            plan.report("stylize", fraction, f"{message}: step {done}/{total}")
-
-        result = stylizer.stylize(style.name, style.image, step)
-        extras = {
-            "style": style.name,
-            "settings": _settings(settings),
-            "weights": {"vgg19": weights.kind},
-        }
-        write_glb(result.mesh, glb, extras)
-        summary = {**result.summary(), "glb": glb.name}
-        write_json(record, summary)
-        out.append((result.mesh, summary))
-    return weights.kind, out
+        out.append(
+            stage.run(
+                style.name,
+                style.image,
+                request.out / f"stylized_{style.name}.glb",
+                request.out / STAGES / f"style_{style.name}.json",
+                lambda done, text, i=index, m=message: plan.report(
+                    "stylize", (i + done) / len(styles), f"{m}: {text}"
+                ),
+            )
+        )
+    return out
 
 
-def _read_record(path: Path) -> dict[str, object]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: cannot resume from this stage record ({exc})") from exc
+def _colornet(request: RunRequest, stage: StyleStage, nerf: NerfResult, user, plan: RunPlan):
+    """The colour net's report section and the head under the held-out style."""
+    record = request.out / STAGES / "colornet.json"
+    if request.resume and record.is_file() and (request.out / "colornet.json").is_file():
+        summary = read_record(record)
+        return summary, read_glb(request.out / str(summary["glb"]))[0]
+    print("colour net: training styles, training, held-out evaluation", flush=True)
+    summary, applied = run_colornet_stage(
+        stage,
+        nerf.model.field,
+        user,
+        _colornet_config(request),
+        request.out,
+        lambda done, text: plan.report("colornet", done, f"colour net: {text}"),
+    )
+    write_json(record, summary)
+    return summary, applied
 
 
-def _settings(settings: StylizeSettings) -> dict[str, object]:
-    return {k: getattr(settings, k) for k in settings.__dataclass_fields__}
+def _colornet_config(request: RunRequest) -> ColorNetConfig:
+    config = PRESET_COLORNET[request.preset]
+    if request.colornet_steps is not None:
+        config = replace(config, steps=request.colornet_steps)
+    return config
 
 
 def _write_preview(path, capture, model, mesh, styled, rasterizer, device) -> None:

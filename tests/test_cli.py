@@ -38,7 +38,7 @@ def test_nerf_command_writes_report_field_and_previews(tiny_capture_dir: Path, t
 def test_demo_runs_the_pipeline_on_the_built_in_sample(tmp_path: Path):
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--steps", "100", "--style-steps", "3", "--offline"]
-    assert main(args) == 0
+    assert main([*args, "--colornet-steps", "60"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["capture"]["frames"] == 56 and report["capture"]["width"] == 128
     assert report["nerf"]["psnr_heldout"] > 22.0
@@ -48,6 +48,15 @@ def test_demo_runs_the_pipeline_on_the_built_in_sample(tmp_path: Path):
     (style,) = report["styles"]
     assert style["glb"] == "stylized_strokes.glb" and (out / style["glb"]).is_file()
     assert (out / "mesh.glb").is_file() and (out / "preview.png").is_file()
+    colornet = report["colornet"]
+    assert colornet["training_styles"] == ["strokes", "stipple", "mosaic", "ink"]
+    (heldout,) = colornet["heldout"]
+    assert heldout["name"] == "waves" and heldout["name"] not in colornet["training_styles"]
+    assert heldout["apply_seconds"] > 0 and heldout["rmse_to_optimized"] > 0
+    assert read_glb(out / colornet["glb"])[1]["style"] == "waves"
+    assert (out / "colornet.safetensors").is_file()
+    with Image.open(out / "preview.png") as preview:
+        assert preview.size == (3 * 128, 5 * 128)
 
 
 def test_run_stylizes_the_capture_with_a_style_image(tiny_capture_dir: Path, tmp_path: Path):

@@ -10,13 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from backend.cli import main
 from backend.errors import BackendError, CheckpointError
-from backend.mesh.glb import write_glb
+from backend.mesh.glb import read_glb, write_glb
 from backend.mesh.stage import MeshSettings, run_mesh_stage
 from backend.nerf.checkpoint import save_model
 from backend.raster import make_rasterizer
 from backend.style.builtin import BUILTIN_STYLES
+from backend.style.images import read_style_image
 from backend.style.vgg import FeatureExtractor, random_features
 from backend.stylize.apply import StyleApplier
 from backend.stylize.colornet import ColorNetConfig
@@ -123,6 +126,29 @@ def test_heldout_style_gap_is_measured_and_under_its_floor(tiny_run, applier):
     assert summary["apply_seconds"] < 10.0, summary
 
 
-def test_loading_a_folder_without_a_colour_net_names_the_problem(tmp_path: Path):
+def test_loading_a_folder_without_a_colour_net_names_the_problem(tmp_path: Path, capsys):
     with pytest.raises(CheckpointError, match="no colour net"):
         StyleApplier.load(tmp_path)
+    style = _style_file(tmp_path / "ink.png", "ink")
+    args = ["apply-style", str(tmp_path), "--style", str(style), "--out", str(tmp_path / "x.glb")]
+    assert main(args) == 2
+    assert "run with --colornet first" in capsys.readouterr().err
+    assert not (tmp_path / "x.glb").exists()
+
+
+def test_apply_style_command_writes_a_mixed_glb(tiny_run, applier, tmp_path: Path, capsys):
+    ink, waves = _style_file(tmp_path / "ink.png", "ink"), _style_file(tmp_path / "w.png", "waves")
+    out = tmp_path / "mixed.glb"
+    args = ["apply-style", str(tiny_run.folder), "--style", str(ink), "--out", str(out)]
+    assert main([*args, "--mix", str(waves), "--t", "0.3", "--strength", "0.8"]) == 0
+    mesh, extras = read_glb(out)
+    assert extras["style"] == "ink" and extras["mix"] == "w" and extras["strength"] == 0.8
+    expected = applier.apply(read_style_image(ink), read_style_image(waves), 0.3, 0.8).texture
+    assert np.abs(mesh.texture - expected).max() <= 1 / 255 + 1e-6
+    assert main([*args, "--t", "1.5"]) == 2
+    assert "--t must be between 0 and 1" in capsys.readouterr().err
+
+
+def _style_file(path: Path, name: str) -> Path:
+    Image.fromarray((BUILTIN_STYLES[name](64) * 255).astype(np.uint8)).save(path)
+    return path

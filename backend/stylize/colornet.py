@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -111,6 +110,3 @@ class ColorNet(nn.Module):
             out.append(self.head(features[part], points[part], dirs[part], zs))
         return torch.cat(out) if out else torch.zeros(0, 3, device=z.device)
 
-
-def colours_array(codes: list[StyleCode]) -> np.ndarray:
-    return np.array([c.colours.to_list() for c in codes], np.float32)

@@ -1,0 +1,149 @@
+"""Stages 2b and 3 as units: one stylized mesh per style, and the colour net.
+
+Both write each artifact first and its record (the report section) after it, so a
+resumed run reads finished styles back instead of optimizing them again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from backend.captures import Capture
+from backend.errors import CheckpointError
+from backend.files import write_json
+from backend.mesh.glb import read_glb, write_glb
+from backend.mesh.textured import TexturedMesh
+from backend.nerf.field import VoxelField
+from backend.style.builtin import BUILTIN_STYLES
+from backend.style.vgg import FeatureExtractor, Weights
+from backend.stylize.apply import StyleApplier
+from backend.stylize.colornet import ColorNetConfig
+from backend.stylize.colornet_eval import evaluate_heldout
+from backend.stylize.colornet_io import SavedColorNet, save_colornet
+from backend.stylize.colornet_train import TrainingStyle, train_colornet
+from backend.stylize.texture import STYLE_LAYERS, Stylizer, StylizeSettings
+
+# The built-in styles the colour net always learns from, and the one it never sees,
+# on which every run measures how well it generalizes.
+TRAINING_STYLES = ("strokes", "stipple", "mosaic", "ink")
+HELDOUT_STYLE = "waves"
+
+Report = Callable[[float, str], None]
+
+
+def read_record(path: Path) -> dict[str, object]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot resume from this stage record ({exc})") from exc
+
+
+@dataclass
+class StyleStage:
+    """Stage-2 optimizations of one run, sharing one :class:`Stylizer` built on demand."""
+
+    mesh: TexturedMesh
+    capture: Capture
+    features: torch.nn.Sequential
+    weights: Weights
+    rasterizer: object
+    settings: StylizeSettings
+    device: torch.device
+    resume: bool
+    _stylizer: Stylizer | None = None
+
+    @property
+    def stylizer(self) -> Stylizer:
+        if self._stylizer is None:
+            extractor = FeatureExtractor(self.features, STYLE_LAYERS)
+            self._stylizer = Stylizer(
+                self.mesh, self.capture, extractor, self.rasterizer, self.settings, self.device
+            )
+        return self._stylizer
+
+    def run(
+        self, name: str, image: np.ndarray, glb: Path, record: Path, report: Report
+    ) -> tuple[TexturedMesh, dict[str, object]]:
+        """The stylized mesh of one style and its report section (read back if finished)."""
+        if self.resume and record.is_file() and glb.is_file():
+            return read_glb(glb)[0], read_record(record)
+        result = self.stylizer.stylize(
+            name, image, lambda done, total, loss: report(done / total, f"step {done}/{total}")
+        )
+        settings = {k: getattr(self.settings, k) for k in self.settings.__dataclass_fields__}
+        extras = {"style": name, "settings": settings, "weights": {"vgg19": self.weights.kind}}
+        write_glb(result.mesh, glb, extras)
+        summary = {**result.summary(), "glb": glb.name}
+        write_json(record, summary)
+        return result.mesh, summary
+
+
+def run_colornet_stage(
+    stage: StyleStage,
+    field: VoxelField,
+    user_styles: list[tuple[str, np.ndarray, TexturedMesh]],
+    config: ColorNetConfig,
+    out: Path,
+    report: Report,
+) -> tuple[dict[str, object], TexturedMesh]:
+    """Train on the built-in and the user's styles, save, and measure on the held-out one.
+
+    Returns the report section and the head under the held-out style (for the preview).
+    """
+    started = time.perf_counter()
+    taken = {name for name, _, _ in user_styles}
+    builtin = [n for n in TRAINING_STYLES if n not in taken]
+    parts = len(builtin) + 2
+    training = [TrainingStyle(n, image, mesh.texture) for n, image, mesh in user_styles]
+    for index, name in enumerate(builtin):
+        image = BUILTIN_STYLES[name]()
+        mesh, _ = stage.run(
+            name,
+            image,
+            out / "colornet_styles" / f"{name}.glb",
+            out / "colornet_styles" / f"{name}.json",
+            lambda done, text, i=index, n=name: report(
+                (i + done) / parts, f"training style '{n}': {text}"
+            ),
+        )
+        training.append(TrainingStyle(name, image, mesh.texture))
+    trained = train_colornet(
+        stage.mesh,
+        stage.capture,
+        field,
+        training,
+        FeatureExtractor(stage.features, STYLE_LAYERS),
+        stage.rasterizer,
+        config,
+        stage.settings.colour_transfer,
+        lambda done, total, loss: report(
+            (len(builtin) + done / total) / parts, f"colour net: step {done}/{total}"
+        ),
+    )
+    saved = SavedColorNet(
+        trained.net, trained.codes, stage.settings.colour_transfer, stage.weights.kind
+    )
+    save_colornet(saved, out, {"heldout": [HELDOUT_STYLE]})
+    report((parts - 1) / parts, f"colour net: held-out style '{HELDOUT_STYLE}'")
+    applier = StyleApplier.load(out, stage.device)
+    image = BUILTIN_STYLES[HELDOUT_STYLE]()
+    heldout = evaluate_heldout(applier, stage.stylizer, HELDOUT_STYLE, image)
+    applied = applier.apply(image)
+    glb = out / f"colornet_{HELDOUT_STYLE}.glb"
+    write_glb(applied, glb, {"style": HELDOUT_STYLE, "colornet": True})
+    summary = {
+        "seconds": round(time.perf_counter() - started, 2),
+        "train_seconds": round(trained.seconds, 2),
+        "final_loss": trained.final_loss,
+        "training_styles": [s.name for s in training],
+        "glb": glb.name,
+        "heldout": [heldout.summary()],
+    }
+    return summary, applied
