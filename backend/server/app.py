@@ -242,7 +242,7 @@ def _style_input(
             )
         return builtin, BUILTIN_STYLES[builtin]()
     name = style_name(upload.filename, field)
-    return name, load_style_upload(upload.file, f"{field} '{upload.filename}'", limits)
+    return name, load_style_upload(upload.file, repr(upload.filename or field), limits)
 
 
 def _unit(field: str, text: str | None, default: float) -> float:

@@ -128,11 +128,11 @@ def _styles(form: JobForm, styles_dir: Path, config: ServerConfig) -> list[str]:
     styles_dir.mkdir(parents=True, exist_ok=True)
     names: list[str] = []
     for index, upload in enumerate(form.styles):
-        label = f"style '{upload.filename or index + 1}'"
+        shown = repr(upload.filename or f"upload {index + 1}")
         name = _unique(style_name(upload.filename, f"style{index + 1}"), names)
         raw = styles_dir.parent / f".upload-{index}"
         copy_upload(upload.file, raw)
-        save_style(raw, label, name, styles_dir, config.limits)
+        save_style(raw, shown, name, styles_dir, config.limits)
         raw.unlink()
         names.append(name)
     for text in form.style_paths:
@@ -140,7 +140,7 @@ def _styles(form: JobForm, styles_dir: Path, config: ServerConfig) -> list[str]:
         if not path.is_file():
             raise UploadError(f"style_path: no image file at {path}")
         name = _unique(style_name(path.name, "style"), names)
-        save_style(path, f"style_path {path}", name, styles_dir, config.limits)
+        save_style(path, str(path), name, styles_dir, config.limits)
         names.append(name)
     for builtin in form.builtin_styles:
         if builtin not in BUILTIN_STYLES:

@@ -171,26 +171,26 @@ def check_image_file(path: Path, label: str, limits: Limits) -> None:
         )
 
 
-def load_style(source: Path, label: str, limits: Limits) -> np.ndarray:
-    """A checked style image as RGB float (H, W, 3); refusals name ``label``."""
-    check_image_file(source, label, limits)
+def load_style(source: Path, shown: str, limits: Limits) -> np.ndarray:
+    """A checked style image as RGB float (H, W, 3); refusals call it ``shown``."""
+    check_image_file(source, f"style image {shown}", limits)
     try:
         return read_style_image(source)
     except BackendError as exc:
-        raise UploadError(f"{label}: {str(exc).replace(str(source), 'the image')}") from exc
+        raise UploadError(str(exc).replace(str(source), shown)) from exc
 
 
-def save_style(source: Path, label: str, name: str, styles_dir: Path, limits: Limits) -> None:
+def save_style(source: Path, shown: str, name: str, styles_dir: Path, limits: Limits) -> None:
     """Check a style image, then keep it as ``styles_dir/<name>.png`` for the worker."""
-    write_png(styles_dir / f"{name}.png", load_style(source, label, limits))
+    write_png(styles_dir / f"{name}.png", load_style(source, shown, limits))
 
 
-def load_style_upload(source: BinaryIO, label: str, limits: Limits) -> np.ndarray:
+def load_style_upload(source: BinaryIO, shown: str, limits: Limits) -> np.ndarray:
     """A style image sent in a request and not kept (apply-style)."""
     with tempfile.TemporaryDirectory(prefix="style-") as tmp:
         path = Path(tmp) / "upload"
         copy_upload(source, path)
-        return load_style(path, label, limits)
+        return load_style(path, shown, limits)
 
 
 def style_name(filename: str | None, fallback: str) -> str:
