@@ -64,8 +64,11 @@ class StylizeSettings(bpy.types.PropertyGroup):
     )
     colornet: BoolProperty(
         name="Style Control",
-        description="Also train the colour network that applies new styles in about a second",
-        default=True,
+        description=(
+            "Also train the colour network that applies new styles in about a second "
+            "(longer training; needs a backend with the colour net)"
+        ),
+        default=False,
     )
     steps: IntProperty(name="NeRF Steps", description="0: the preset's", default=0, min=0)
     style_steps: IntProperty(name="Style Steps", description="0: the preset's", default=0, min=0)

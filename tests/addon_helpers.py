@@ -142,12 +142,14 @@ def draw_panels() -> dict[str, list]:
 
 
 def user_objects_state() -> dict[str, list]:
-    """What the user's objects look like, to check the add-on left them alone."""
+    """What the user's objects look like, to check the add-on left them alone (matrices
+    rounded: Blender recomposes a matrix set by a script from location, rotation, scale)."""
     import bpy
 
+    bpy.context.view_layer.update()
     return {
         o.name: [
-            list(map(list, o.matrix_world)),
+            [[round(x, 5) for x in row] for row in o.matrix_world],
             o.data.name if o.data else "",
             sorted(c.name for c in o.users_collection),
         ]
@@ -310,4 +312,154 @@ def import_and_restyle(glb: str, png: str) -> dict:
         "images": [i.name for i in bpy.data.images],
         "packed": new.packed_file is not None,
         "untouched": untouched and set(before) <= set(user_objects_state()),
+    }
+
+
+def _cameras_from_capture(capture: Path, count: int) -> list:
+    """The capture's training cameras as Blender cameras, each with an image of its name."""
+    import math
+
+    import bpy
+    from mathutils import Matrix
+
+    meta = json.loads((capture / "transforms_train.json").read_text())
+    cameras = []
+    for i, frame in enumerate(meta["frames"][:count]):
+        data = bpy.data.cameras.new(f"CaptureCam{i:02d}")
+        data.sensor_fit, data.sensor_width = "HORIZONTAL", 36.0
+        data.lens = 18.0 / math.tan(meta["camera_angle_x"] / 2.0)
+        cam = bpy.data.objects.new(data.name, data)
+        bpy.context.scene.collection.objects.link(cam)
+        cam.matrix_world = Matrix(frame["transform_matrix"])
+        image = bpy.data.images.load(str(capture / (frame["file_path"] + ".png")))
+        image.name = cam.name
+        cam.select_set(True)
+        cameras.append(cam)
+    return cameras
+
+
+def _on_head(cameras: list, head) -> float:
+    """Share of the head's vertices that project onto opaque pixels of the cameras' images."""
+    import bpy
+    from bpy_extras.object_utils import world_to_camera_view
+
+    scene = bpy.context.scene
+    hits = total = 0
+    verts = [head.matrix_world @ v.co for v in list(head.data.vertices)[::7]]
+    for cam in cameras:
+        image = bpy.data.images[cam.name]
+        w, h = image.size
+        scene.render.resolution_x, scene.render.resolution_y = w, h
+        alpha = image.pixels[:][3::4]
+        for v in verts:
+            x, y, _ = world_to_camera_view(scene, cam, v)
+            if 0 <= x < 1 and 0 <= y < 1:
+                total += 1
+                hits += (
+                    alpha[int(y * h) * w + int(x * w)] > 0.5
+                )  # pixels[] rows start at the bottom
+    return hits / max(total, 1)
+
+
+def stylize_cameras(
+    capture: str, url: str, token_file: str, style: str, options: dict, cancel: bool = False
+) -> dict:
+    """Select a tiny capture's cameras in a scene and press Stylize (blocking: background)."""
+    import bpy
+
+    mod = addon()
+    set_prefs(backend_url=url, token="", token_file=token_file)
+    cameras = _cameras_from_capture(Path(capture), 16)
+    before = user_objects_state()
+    settings = bpy.context.scene.stylized_heads
+    settings.source = "CAMERAS"
+    entry = settings.styles.add()
+    entry.kind, entry.filepath = "FILE", style
+    settings.steps, settings.style_steps = options["steps"], options["style_steps"]
+    settings.colornet = options.get("colornet", False)
+    settings.max_side = 48
+    progress: list[float] = []
+    show = mod.session._show
+
+    def record(view) -> None:
+        progress.append(view.progress)
+        if cancel and view.state == "running" and not mod.session._job.task._cancel.is_set():
+            bpy.ops.stylized_heads.cancel()
+        show(view)
+
+    mod.session._show = record
+    try:
+        result, error = sorted(bpy.ops.stylized_heads.stylize()), ""
+    except RuntimeError as exc:
+        result, error = ["CANCELLED"], str(exc)
+    state = bpy.context.window_manager.stylized_heads
+    out = {
+        "result": result,
+        "error": error,
+        "report": state.report,
+        "failed": state.failed,
+        "progress": progress,
+        "job_id": state.job_id,
+    }
+    collections = [c for c in bpy.data.collections if c.get("stylized_heads_job")]
+    out["collections"] = [c.name for c in collections]
+    after = user_objects_state()
+    out["changed"] = {k: [v, after.get(k)] for k, v in before.items() if after.get(k) != v}
+    out["untouched"] = not out["changed"]
+    if collections:
+        heads = [o for o in collections[0].objects if o.type == "MESH"]
+        head = heads[0]
+        node = mod.importer.image_texture_node(head.material_slots[0].material)
+        out["heads"] = len(heads)
+        out["props"] = {k: v for k, v in head.items() if k.startswith("stylized_heads")}
+        out["texture"] = list(node.image.size) if node and node.image else None
+        out["on_head"] = _on_head(cameras, head)
+        if options.get("colornet"):
+            control = bpy.context.scene.stylized_heads_control
+            control.style.kind, control.style.builtin = "BUILTIN", "ink"
+            control.strength = 1.0
+            bpy.context.view_layer.objects.active = head
+            old = node.image.name
+            bpy.ops.stylized_heads.apply_style()
+            out["apply"] = {
+                "old": old,
+                "new": node.image.name,
+                "report": state.report,
+                "old_still_there": old in bpy.data.images,
+            }
+    return out
+
+
+def check_backend(url: str, token: str) -> dict:
+    import bpy
+
+    addon()
+    set_prefs(backend_url=url, token=token)
+    try:
+        result, error = sorted(bpy.ops.stylized_heads.check_backend()), ""
+    except RuntimeError as exc:
+        result, error = ["CANCELLED"], str(exc)
+    state = bpy.context.window_manager.stylized_heads
+    return {"result": result, "error": error, "report": state.report, "failed": state.failed}
+
+
+def reopen(blend: str) -> dict:
+    """Open a saved .blend and describe the stylized heads in it."""
+    import bpy
+
+    addon()
+    bpy.ops.wm.open_mainfile(filepath=blend)
+    heads = [o for o in bpy.data.objects if o.type == "MESH" and o.get("stylized_heads_job")]
+    images = []
+    for head in heads:
+        for slot in head.material_slots:
+            for node in slot.material.node_tree.nodes:
+                if node.type == "TEX_IMAGE" and node.image is not None:
+                    images.append(
+                        [node.image.name, list(node.image.size), node.image.packed_file is not None]
+                    )
+    return {
+        "heads": [h.name for h in heads],
+        "images": images,
+        "collections": [c.name for c in bpy.data.collections],
     }
