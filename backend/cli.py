@@ -119,6 +119,11 @@ def _add_style_options(parser: argparse.ArgumentParser) -> None:
         help="start from the head's own colours instead of the style image's colour statistics",
     )
     parser.add_argument(
+        "--vertex-offsets",
+        action="store_true",
+        help="also move vertices along their normals (smooth relief) while stylizing",
+    )
+    parser.add_argument(
         "--colornet-steps", type=int, default=None, help="override colour net training steps"
     )
     parser.add_argument(
@@ -158,6 +163,7 @@ def _run_styles(args: argparse.Namespace, styles: list[Style]) -> int:
         resume=args.resume,
         colornet=args.colornet,
         colornet_steps=args.colornet_steps,
+        vertex_offsets=args.vertex_offsets,
     )
     report = run_pipeline(request)
     for style in report["styles"]:

@@ -74,6 +74,7 @@ class RunRequest:
     resume: bool = False
     colornet: bool = False
     colornet_steps: int | None = None
+    vertex_offsets: bool = False
 
     def record(self) -> dict[str, object]:
         """What decides the stages' outputs; a resumed run must match it."""
@@ -84,6 +85,7 @@ class RunRequest:
             "max_side": self.max_side,
             "style_steps": self.style_steps,
             "colour_transfer": self.colour_transfer,
+            "vertex_offsets": self.vertex_offsets,
         }
 
 
@@ -199,7 +201,11 @@ def _mesh(request: RunRequest, capture, nerf: NerfResult, plan: RunPlan):
 
 
 def _style_stage(request: RunRequest, capture, mesh, device) -> StyleStage:
-    settings = replace(PRESET_STAGE2[request.preset][1], colour_transfer=request.colour_transfer)
+    settings = replace(
+        PRESET_STAGE2[request.preset][1],
+        colour_transfer=request.colour_transfer,
+        vertex_offsets=request.vertex_offsets,
+    )
     if request.style_steps is not None:
         settings = replace(settings, steps=request.style_steps)
     features, weights = load_features(download=request.download_weights)

@@ -109,4 +109,3 @@ class ColorNet(nn.Module):
             zs = z.expand(len(points[part]), -1)
             out.append(self.head(features[part], points[part], dirs[part], zs))
         return torch.cat(out) if out else torch.zeros(0, 3, device=z.device)
-

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from backend.style.colour import ColourStats, transfer_colours
 from backend.style.losses import STYLE_LOSSES, content_loss, total_variation
 from backend.style.vgg import FeatureExtractor
 from backend.stylize.consistency import warp_rmse
+from backend.stylize.offsets import VertexOffsets
 from backend.stylize.views import (
     MeshTensors,
     ViewRaster,
@@ -40,6 +41,7 @@ CONTENT_LAYERS = ("relu4_1",)
 EVALUATION_VIEWS = 4
 
 Progress = Callable[[int, int, float], None]
+Rasters = dict[int, ViewRaster] | None
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ class StylizeSettings:
     finest_texels: int | None = None
     colour_transfer: bool = True
     seed: int = 0
+    vertex_offsets: bool = False
+    offset_limit: float = 0.01
+    offset_lr: float = 0.05
+    smoothness_weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,10 +75,12 @@ class StyleResult:
     consistency_short_rmse: float
     consistency_long_rmse: float
     seconds: float
+    max_offset: float = 0.0
 
     def summary(self) -> dict[str, object]:
         before, after = self.style_loss_before, self.style_loss_after
         return {
+            "max_vertex_offset": self.max_offset,
             "name": self.name,
             "style_loss_before": before,
             "style_loss_after": after,
@@ -156,12 +164,18 @@ class Stylizer:
                 for i in range(len(self.views))
             ]
 
-    def _render(self, texture: torch.Tensor, view: int) -> torch.Tensor:
-        """The view's render cropped to the head: the losses see texture, not background."""
+    def _render(self, texture: torch.Tensor, view: int, rasters: Rasters = None) -> torch.Tensor:
+        """The view's render cropped to the head: the losses see texture, not background.
+
+        ``rasters`` replaces the fixed views' rasters where the geometry moves (offsets).
+        """
         rows, cols = self.crops[view]
-        return shade(self.rasterizer, self.views[view], self.tensors.faces, texture).image[
-            rows, cols
-        ]
+        raster = rasters[view] if rasters is not None else self.views[view]
+        return shade(self.rasterizer, raster, self.tensors.faces, texture).image[rows, cols]
+
+    def _rasters(self, vertices: torch.Tensor, views) -> dict[int, ViewRaster]:
+        tensors = replace(self.tensors, vertices=vertices)
+        return {int(i): rasterize_view(self.rasterizer, tensors, self.cameras[i]) for i in views}
 
     def _features(self, image: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:
         features = self.extractor(image.permute(2, 0, 1)[None])
@@ -178,7 +192,9 @@ class Stylizer:
         errors = [(self._render(a, i) - self._render(b, i)).pow(2).mean() for i in views]
         return float(torch.stack(errors).mean().sqrt())
 
-    def style_loss(self, texture: torch.Tensor, style_features, views: list[int]) -> float:
+    def style_loss(
+        self, texture: torch.Tensor, style_features, views: list[int], rasters: Rasters = None
+    ) -> float:
         """Mean style loss of the textured renders over ``views``."""
         loss_fn = STYLE_LOSSES[self.settings.loss]
         with torch.no_grad():
@@ -187,7 +203,7 @@ class Stylizer:
                     [
                         float(
                             loss_fn(
-                                self._features(self._render(texture, i), STYLE_LAYERS),
+                                self._features(self._render(texture, i, rasters), STYLE_LAYERS),
                                 style_features,
                             )
                         )
@@ -211,13 +227,20 @@ class Stylizer:
         pyramid = TexturePyramid(
             torch.tensor(base, device=self.device), s.pyramid_levels, finest, self.gutter_source
         )
-        optimizer = torch.optim.Adam(pyramid.parameters(), lr=s.lr)
+        offsets = self._offsets() if s.vertex_offsets else None
+        groups = [{"params": list(pyramid.parameters()), "lr": s.lr}]
+        if offsets is not None:
+            groups.append({"params": list(offsets.parameters()), "lr": s.offset_lr})
+        optimizer = torch.optim.Adam(groups)
         rng = np.random.default_rng(s.seed + 1)
         before = self.style_loss(self.original, target, self.evaluation)
         scales = (max(before, 1e-12), max(float(total_variation(self.original)), 1e-6))
         for step in range(s.steps):
             views = rng.choice(len(self.views), s.views_per_step, replace=False)
-            loss = self._objective(pyramid(), target, views, scales)
+            rasters = self._rasters(offsets(), views) if offsets is not None else None
+            loss = self._objective(pyramid(), target, views, scales, rasters)
+            if offsets is not None:
+                loss = loss + s.smoothness_weight * offsets.roughness()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -225,28 +248,40 @@ class Stylizer:
                 progress(step + 1, s.steps, float(loss.detach()))
         with torch.no_grad():
             final = pyramid()
-            after = self.style_loss(final, target, self.evaluation)
-            content = self.content_loss(final, self.evaluation)
-        short, long = self.consistency(final)
+            vertices = offsets() if offsets is not None else self.tensors.vertices
+            rasters = self._rasters(vertices, self.evaluation) if offsets is not None else None
+            after = self.style_loss(final, target, self.evaluation, rasters)
+            content = self.content_loss(final, self.evaluation, rasters)
+            short, long = self.consistency(final, replace(self.tensors, vertices=vertices))
+            moved = (vertices - self.tensors.vertices).norm(dim=-1).max()
+        mesh = TexturedMesh(
+            vertices.cpu().numpy(), self.mesh.faces, self.mesh.uvs, final.cpu().numpy()
+        )
         return StyleResult(
             name,
-            self.mesh.with_texture(final.cpu().numpy()),
+            mesh,
             before,
             after,
             content,
             short,
             long,
             time.perf_counter() - started,
+            float(moved),
         )
 
-    def _objective(self, texture: torch.Tensor, target, views, scales) -> torch.Tensor:
+    def _offsets(self) -> VertexOffsets:
+        diagonal = float(np.linalg.norm(np.ptp(self.mesh.vertices, axis=0)))
+        limit = self.settings.offset_limit * diagonal
+        return VertexOffsets(self.mesh.vertices, self.mesh.faces, limit, self.device)
+
+    def _objective(self, texture: torch.Tensor, target, views, scales, rasters) -> torch.Tensor:
         """Style (relative to the unstylized texture's), content (relative to the original
         features' energy) and TV (relative to the baked texture's), averaged over views."""
         s = self.settings
         style_scale, tv_scale = scales
         loss = s.tv_weight * total_variation(texture) / tv_scale
         for index in views:
-            ours = self._features(self._render(texture, index))
+            ours = self._features(self._render(texture, index, rasters))
             style = STYLE_LOSSES[s.loss]({k: ours[k] for k in STYLE_LAYERS}, target)
             original = {k: self.original_features[index][k] for k in CONTENT_LAYERS}
             energy = _mean_energy(original)
@@ -257,21 +292,26 @@ class Stylizer:
         return loss
 
     @torch.no_grad()
-    def content_loss(self, texture: torch.Tensor, views: list[int]) -> float:
+    def content_loss(
+        self, texture: torch.Tensor, views: list[int], rasters: Rasters = None
+    ) -> float:
         """Mean content loss (feature MSE to the unstylized render) over ``views``."""
         values = []
         for i in views:
-            ours = self._features(self._render(texture, i), CONTENT_LAYERS)
+            ours = self._features(self._render(texture, i, rasters), CONTENT_LAYERS)
             original = {k: self.original_features[i][k] for k in CONTENT_LAYERS}
             values.append(float(content_loss(ours, original)))
         return float(np.mean(values))
 
     @torch.no_grad()
-    def consistency(self, texture: torch.Tensor) -> tuple[float, float]:
+    def consistency(
+        self, texture: torch.Tensor, tensors: MeshTensors | None = None
+    ) -> tuple[float, float]:
         """Warp RMSE between views 10 degrees apart (short) and 60 degrees apart (long)."""
+        tensors = tensors or self.tensors
         out = []
         for pair in (self.short, self.long):
-            a, b = (render(self.rasterizer, self.tensors, texture, c) for c in pair)
+            a, b = (render(self.rasterizer, tensors, texture, c) for c in pair)
             out.append(warp_rmse(a, pair[0], b))
         return out[0], out[1]
 
