@@ -102,7 +102,7 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_stylize_selected_cameras_imports_an_aligned_textured_head(
+def test_stylize_selected_cameras_imports_an_aligned_head_and_restyles_it(
     server, home, tiny_capture_dir, style_image
 ):
     url, token_file = server
@@ -113,7 +113,7 @@ def test_stylize_selected_cameras_imports_an_aligned_textured_head(
         url=url,
         token_file=str(token_file),
         style=str(style_image),
-        options=TINY,
+        options={**TINY, "colornet": True},
     )
     assert seen["result"] == ["FINISHED"] and not seen["failed"], seen["report"]
     progress = seen["progress"]
@@ -125,6 +125,8 @@ def test_stylize_selected_cameras_imports_an_aligned_textured_head(
     assert seen["texture"] and min(seen["texture"]) > 0
     assert seen["untouched"], json.dumps(seen["changed"])[:3000]
     assert seen["on_head"] > 0.8, "the imported head does not line up with the cameras"
+    applied = seen["apply"]  # the colour net's new style lands as a new image; undo keeps the old
+    assert applied["new"] != applied["old"] and applied["old_still_there"], applied["report"]
 
 
 @pytest.mark.slow
