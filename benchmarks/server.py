@@ -1,11 +1,11 @@
 """Service benchmark: status-poll latency while a job trains in the worker.
 
-    python benchmarks/server.py [--polls 500] [--steps 900] [--capture DIR]
+    python benchmarks/server.py [--polls 1000] [--interval 0.02] [--steps 900] [--capture DIR]
 
 Starts ``python -m backend serve`` on a free loopback port with a temporary data folder,
 submits a job on the sample capture (or ``--capture``), waits until it trains, then
-polls ``GET /jobs/{id}`` (and ``GET /jobs``, ``GET /health``) one request after another
-over one connection each, as a client's progress bar would. Prints one JSON object and
+polls ``GET /jobs/{id}`` (and ``GET /jobs``, ``GET /health``) every ``--interval``
+seconds, a new connection each, as a client's progress bar would. Prints one JSON object and
 a table; the job is cancelled and the server stopped at the end.
 """
 
@@ -61,12 +61,13 @@ class Client:
         content_type = f"multipart/form-data; boundary={boundary}"
         return self.call("POST", "/jobs", body, {"Content-Type": content_type})
 
-    def latencies_ms(self, path: str, count: int) -> list[float]:
+    def latencies_ms(self, path: str, count: int, interval: float) -> list[float]:
         out = []
         for _ in range(count):
             started = time.perf_counter()
             self.call("GET", path)
             out.append((time.perf_counter() - started) * 1000.0)
+            time.sleep(interval)
         return out
 
 
@@ -103,7 +104,8 @@ def _summary(samples: list[float]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--polls", type=int, default=500)
+    parser.add_argument("--polls", type=int, default=1000)
+    parser.add_argument("--interval", type=float, default=0.02, help="seconds between polls")
     parser.add_argument("--steps", type=int, default=900, help="NeRF steps of the job")
     parser.add_argument("--capture", type=Path, default=None)
     args = parser.parse_args()
@@ -119,9 +121,12 @@ def main() -> None:
             while client.call("GET", f"/jobs/{job['id']}")["progress"] <= 0.0:
                 time.sleep(0.2)
             results = {
-                "job": _summary(client.latencies_ms(f"/jobs/{job['id']}", args.polls)),
-                "list": _summary(client.latencies_ms("/jobs", args.polls // 5)),
-                "health": _summary(client.latencies_ms("/health", args.polls // 5)),
+                key: _summary(client.latencies_ms(path, count, args.interval))
+                for key, path, count in [
+                    ("job", f"/jobs/{job['id']}", args.polls),
+                    ("list", "/jobs", args.polls // 5),
+                    ("health", "/health", args.polls // 5),
+                ]
             }
             state = client.call("GET", f"/jobs/{job['id']}")
             client.call("POST", f"/jobs/{job['id']}/cancel")
@@ -130,6 +135,7 @@ def main() -> None:
             process.wait(timeout=30)
     report = {
         "polls": args.polls,
+        "interval_s": args.interval,
         "cpu_count": os.cpu_count(),
         "job_state_after": {k: state[k] for k in ("state", "stage", "progress")},
         "latency": results,
