@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -53,7 +53,7 @@ class ProgressReporter:
     spec: JobSpec
     parent_pid: int
     last_write: float = 0.0
-    last_stage: str = field(default="")
+    last_stage: str = ""
 
     def __call__(self, event) -> None:
         if self.spec.options.stops_before(event.stage):
