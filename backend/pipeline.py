@@ -188,6 +188,7 @@ def _mesh(request: RunRequest, capture, nerf: NerfResult, plan: RunPlan):
         plan.report("mesh", 1.0, "stage 2/3: mesh already extracted")
         return read_glb(request.out / "mesh.glb")[0], read_record(record)
     print("stage 2/3: mesh", flush=True)
+    plan.report("mesh", 0.0, "stage 2/3: mesh")
     settings = PRESET_STAGE2[request.preset][0]
     result = run_mesh_stage(
         nerf.model,

@@ -12,12 +12,13 @@ import torch
 import torch.nn.functional as F
 
 import backend.nerf.sampler as sampler_module
+from backend.captures import load_capture
 from backend.nerf.checkpoint import load_model, save_model
 from backend.nerf.grid import GridGeometry, WeightedRows
 from backend.nerf.metrics import composite_white, psnr
 from backend.nerf.rays import camera_rays
 from backend.nerf.render import composite
-from backend.nerf.trainer import evaluate
+from backend.nerf.trainer import Trainer, evaluate
 from tests.conftest import SMALL_NERF
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "meshes"))
@@ -123,3 +124,13 @@ def test_total_variation_is_zero_for_a_constant_grid_and_positive_otherwise(trai
     with torch.no_grad():
         field.grid.table.add_(torch.randn(field.grid.table.shape, generator=generator) * 0.1)
     assert float(field.total_variation(4096, generator)) > 0.01
+
+
+def test_a_very_short_schedule_restructures_without_losing_the_grid(tiny_capture_dir):
+    """Upsampling and pruning before anything is opaque keep every allocated cell."""
+    capture = load_capture(tiny_capture_dir)
+    trainer = Trainer(capture, SMALL_NERF.with_steps(6), torch.device("cpu"))
+    trainer.train()
+    assert trainer.step == 6 and trainer.field.grid.rows > 1000
+    image = trainer.model().render(capture.heldout[0].camera)
+    assert np.isfinite(image).all()

@@ -140,12 +140,8 @@ def test_the_job_runs_to_the_end_with_progress_metrics_and_artifacts(
 
 
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="colour-net training fails on the 48 px tiny capture (crop_statistics gets a head "
-    "crop under 16 px: 'high <= 0') and would add ~90 s; enable once stage 3 handles it"
-)
 def test_apply_style_returns_a_glb_and_a_texture(server: Server, tiny_capture_dir: Path):
-    options = {**JOB_OPTIONS, "colornet": True, "name": "colornet"}
+    options = {**JOB_OPTIONS, "colornet": True, "colornet_steps": 60, "name": "colornet"}
     parts = [
         Part("capture_path", str(tiny_capture_dir)),
         Part("builtin_style", "ink"),

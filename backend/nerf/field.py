@@ -84,8 +84,15 @@ class VoxelField(torch.nn.Module):
         return -torch.expm1(-F.softplus(self.grid.dense_channel(0)))
 
     def surface_vertices(self, threshold: float, margin: int) -> torch.Tensor:
-        """Allocated vertices within ``margin`` of one whose opacity exceeds ``threshold``."""
-        return dilate(self.vertex_opacity() > threshold, margin) & self.grid.occupied()
+        """Allocated vertices within ``margin`` of one whose opacity exceeds ``threshold``.
+
+        Before any vertex is that opaque (a schedule of a few dozen steps restructures
+        the grid that early) every allocated vertex counts, so nothing is thrown away.
+        """
+        opaque = self.vertex_opacity() > threshold
+        if not bool(opaque.any()):
+            return self.grid.occupied()
+        return dilate(opaque, margin) & self.grid.occupied()
 
     def prune(self, threshold: float, margin: int = 1) -> torch.Tensor:
         """Drop rows far from any opaque vertex; returns the kept old row ids (row 0 first)."""

@@ -14,18 +14,12 @@ from backend.device import DEVICE_CHOICES
 from backend.errors import BackendError
 from backend.files import write_json
 from backend.nerf.config import PRESETS
-from backend.pipeline import RunRequest
 
 # "capture" is the pipeline's loading and checking of the inputs, before the first stage.
 STAGE_ORDER = ("capture", "nerf", "mesh", "stylize", "colornet", "report")
 MAX_STEPS = 1_000_000
 MAX_NAME = 200
 SPEC_NAME = "job.json"
-
-
-def pipeline_has(name: str) -> bool:
-    """Whether the pipeline's RunRequest has field ``name`` (its hooks land step by step)."""
-    return any(f.name == name for f in fields(RunRequest))
 
 
 class OptionsError(BackendError):
@@ -47,6 +41,8 @@ class JobOptions:
     style_steps: int | None = None
     max_side: int = 800
     colornet: bool = False
+    colornet_steps: int | None = None
+    vertex_offsets: bool = False
     name: str | None = None
     stop_after: str | None = None
 
@@ -82,15 +78,16 @@ class JobOptions:
         _choice("device", self.device, DEVICE_CHOICES)
         if self.stop_after is not None:
             _choice("stop_after", self.stop_after, STAGE_ORDER[:4])
-        for key in ("steps", "style_steps"):
+        for key in ("steps", "style_steps", "colornet_steps"):
             value = getattr(self, key)
             if value is not None:
                 _integer(key, value, 1, MAX_STEPS)
         _integer("max_side", self.max_side, 16, max_image_side)
-        if not isinstance(self.colornet, bool):
-            raise OptionsError(f"options: colornet must be true or false, got {self.colornet!r}")
-        if self.colornet and not pipeline_has("colornet"):
-            raise OptionsError("options: this backend cannot train a colour net yet")
+        for key in ("colornet", "vertex_offsets"):
+            if not isinstance(getattr(self, key), bool):
+                raise OptionsError(
+                    f"options: {key} must be true or false, got {getattr(self, key)!r}"
+                )
         if self.name is not None and (
             not isinstance(self.name, str)
             or not 0 < len(self.name) <= MAX_NAME

@@ -25,7 +25,7 @@ import torch
 
 from backend.errors import BackendError, JobCancelled
 from backend.pipeline import RunRequest, Style, run_pipeline
-from backend.server.options import JobSpec, pipeline_has
+from backend.server.options import JobSpec
 from backend.server.store import JobRecord, JobStore, ProgressUpdate
 from backend.style.images import read_style_image
 
@@ -99,7 +99,6 @@ def _request(spec: JobSpec, job_dir: Path, args: argparse.Namespace) -> RunReque
     """The pipeline request for a job; always ``resume`` (a no-op on a fresh folder)."""
     styles_dir = job_dir / "input" / "styles"
     options = spec.options
-    extra = {"colornet": options.colornet} if pipeline_has("colornet") else {}
     return RunRequest(
         capture=Path(spec.capture),
         styles=[Style(name, read_style_image(styles_dir / f"{name}.png")) for name in spec.styles],
@@ -111,7 +110,9 @@ def _request(spec: JobSpec, job_dir: Path, args: argparse.Namespace) -> RunReque
         download_weights=not args.offline,
         style_steps=options.style_steps,
         resume=True,
-        **extra,
+        colornet=options.colornet,
+        colornet_steps=options.colornet_steps,
+        vertex_offsets=options.vertex_offsets,
     )
 
 

@@ -49,7 +49,7 @@ def crop_statistics(
     height, width = image.shape[:2]
     for _ in range(crops):
         side = rng.uniform(0.5, 0.9)
-        h, w = max(16, int(height * side)), max(16, int(width * side))
+        h, w = min(height, max(16, int(height * side))), min(width, max(16, int(width * side)))
         top, left = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
         rows.append(style_statistics(extractor, image[top : top + h, left : left + w]))
     return torch.stack(rows)
