@@ -65,7 +65,7 @@ def job_options(settings) -> dict[str, object]:
         "device": settings.device,
         "colornet": settings.colornet,
     }
-    for key in ("steps", "style_steps", "max_side"):
+    for key in ("steps", "style_steps", "colornet_steps", "max_side"):
         if getattr(settings, key):
             options[key] = getattr(settings, key)
     return options

@@ -93,7 +93,7 @@ class STYLIZED_HEADS_PT_options(bpy.types.Panel):
         layout = self.layout
         layout.use_property_split = True
         settings = context.scene.stylized_heads
-        for key in ("device", "steps", "style_steps", "max_side"):
+        for key in ("device", "steps", "style_steps", "colornet_steps", "max_side"):
             layout.prop(settings, key)
         row = layout.row()
         row.operator("stylized_heads.check_backend", icon="URL")

@@ -66,12 +66,15 @@ class StylizeSettings(bpy.types.PropertyGroup):
         name="Style Control",
         description=(
             "Also train the colour network that applies new styles in about a second "
-            "(longer training; needs a backend with the colour net)"
+            "(adds the built-in training styles to the job: several minutes on a CPU)"
         ),
-        default=False,
+        default=True,
     )
     steps: IntProperty(name="NeRF Steps", description="0: the preset's", default=0, min=0)
     style_steps: IntProperty(name="Style Steps", description="0: the preset's", default=0, min=0)
+    colornet_steps: IntProperty(
+        name="Style Control Steps", description="0: the preset's", default=0, min=0
+    )
     max_side: IntProperty(name="Max Side", description="0: the backend's", default=0, min=0)
 
 

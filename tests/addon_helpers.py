@@ -377,6 +377,7 @@ def stylize_cameras(
     entry.kind, entry.filepath = "FILE", style
     settings.steps, settings.style_steps = options["steps"], options["style_steps"]
     settings.colornet = options.get("colornet", False)
+    settings.colornet_steps = options.get("colornet_steps", 0)
     settings.max_side = 48
     progress: list[float] = []
     show = mod.session._show

@@ -113,7 +113,7 @@ def test_stylize_selected_cameras_imports_an_aligned_head_and_restyles_it(
         url=url,
         token_file=str(token_file),
         style=str(style_image),
-        options={**TINY, "colornet": True},
+        options={**TINY, "colornet": True, "colornet_steps": 60},
     )
     assert seen["result"] == ["FINISHED"] and not seen["failed"], seen["report"]
     progress = seen["progress"]
