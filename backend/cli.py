@@ -188,6 +188,8 @@ def _apply_style(args: argparse.Namespace) -> int:
     for name, value in (("--t", args.t), ("--strength", args.strength)):
         if not 0.0 <= value <= 1.0:
             raise BackendError(f"{name} must be between 0 and 1, got {value}")
+    if args.out.is_dir():
+        raise BackendError(f"--out {args.out} is a folder; give the GLB file to write")
     style = style_from_file(args.style)
     mix = style_from_file(args.mix) if args.mix is not None else None
     started = time.perf_counter()

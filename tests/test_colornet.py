@@ -147,6 +147,8 @@ def test_apply_style_command_writes_a_mixed_glb(tiny_run, applier, tmp_path: Pat
     assert np.abs(mesh.texture - expected).max() <= 1 / 255 + 1e-6
     assert main([*args, "--t", "1.5"]) == 2
     assert "--t must be between 0 and 1" in capsys.readouterr().err
+    assert main([*args[:-1], str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
 
 
 def _style_file(path: Path, name: str) -> Path:
