@@ -24,13 +24,19 @@ from backend.mesh.glb import read_glb, write_glb
 from backend.mesh.stage import MeshSettings, run_mesh_stage
 from backend.nerf.config import preset as nerf_preset
 from backend.nerf.metrics import composite_white
+from backend.nerf.stage import RESULT as NERF_RECORD
 from backend.nerf.stage import NerfResult, load_nerf_result, run_nerf_stage
 from backend.progress import Progress, ProgressSink, RunPlan
 from backend.raster import make_rasterizer
 from backend.style.images import read_style_image
 from backend.style.vgg import load_features
 from backend.stylize.colornet import ColorNetConfig
-from backend.stylize.stage import StyleStage, read_record, run_colornet_stage
+from backend.stylize.stage import (
+    TRAINING_STYLES_DIR,
+    StyleStage,
+    read_record,
+    run_colornet_stage,
+)
 from backend.stylize.texture import StylizeSettings
 from backend.stylize.views import MeshTensors, render
 
@@ -147,7 +153,8 @@ def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> d
 
 
 def _check_record(request: RunRequest) -> None:
-    """Write run.json; when resuming, refuse an ``out`` made with other settings."""
+    """Write run.json; when resuming, refuse an ``out`` made with other settings, and
+    otherwise forget the stages an earlier run finished there."""
     path = request.out / "run.json"
     record = request.record()
     if request.resume and path.is_file():
@@ -161,7 +168,16 @@ def _check_record(request: RunRequest) -> None:
                 f"{request.out} holds a run with other settings ({', '.join(changed)}); "
                 "resume it with the same settings or choose another output folder"
             )
+    else:
+        _forget_finished_stages(request.out)
     write_json(path, record)
+
+
+def _forget_finished_stages(out: Path) -> None:
+    """A fresh run into a used folder: earlier stage records must not mark its stages done."""
+    records = [*(out / STAGES).glob("*.json"), *(out / TRAINING_STYLES_DIR).glob("*.json")]
+    for record in [*records, out / "nerf" / NERF_RECORD]:
+        record.unlink(missing_ok=True)
 
 
 def _nerf(request: RunRequest, capture, device, plan: RunPlan) -> NerfResult:

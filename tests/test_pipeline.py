@@ -63,3 +63,20 @@ def test_resume_refuses_a_folder_made_with_other_settings(tiny_capture_dir: Path
     (out / "run.json").write_text(json.dumps(_request(tiny_capture_dir, out).record()))
     with pytest.raises(BackendError, match="other settings \\(steps\\)"):
         run_pipeline(_request(tiny_capture_dir, out, steps=80, resume=True))
+
+
+def test_a_fresh_run_into_a_used_folder_forgets_its_finished_stages(tiny_capture_dir, tmp_path):
+    out = tmp_path / "run"
+    records = [out / "stages" / "mesh.json", out / "nerf" / "result.json"]
+    records.append(out / "colornet_styles" / "ink.json")
+    for record in records:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text("{}")
+
+    def stop(event: Progress) -> None:
+        raise JobCancelled("stop before training")
+
+    with pytest.raises(JobCancelled):
+        run_pipeline(_request(tiny_capture_dir, out), progress=stop)
+    assert not any(record.exists() for record in records)
+    assert json.loads((out / "run.json").read_text())["steps"] == 60

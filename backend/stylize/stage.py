@@ -34,6 +34,7 @@ from backend.stylize.texture import STYLE_LAYERS, Stylizer, StylizeSettings
 # on which every run measures how well it generalizes.
 TRAINING_STYLES = ("strokes", "stipple", "mosaic", "ink")
 HELDOUT_STYLE = "waves"
+TRAINING_STYLES_DIR = "colornet_styles"
 
 Report = Callable[[float, str], None]
 
@@ -101,14 +102,18 @@ def run_colornet_stage(
     taken = {name for name, _, _ in user_styles}
     builtin = [n for n in TRAINING_STYLES if n not in taken]
     parts = len(builtin) + 2
-    training = [TrainingStyle(n, image, mesh.texture) for n, image, mesh in user_styles]
+    # A user style that happens to share the held-out style's name keeps its own codes.
+    training = [
+        TrainingStyle(f"user_{n}" if n == HELDOUT_STYLE else n, image, mesh.texture)
+        for n, image, mesh in user_styles
+    ]
     for index, name in enumerate(builtin):
         image = BUILTIN_STYLES[name]()
         mesh, _ = stage.run(
             name,
             image,
-            out / "colornet_styles" / f"{name}.glb",
-            out / "colornet_styles" / f"{name}.json",
+            out / TRAINING_STYLES_DIR / f"{name}.glb",
+            out / TRAINING_STYLES_DIR / f"{name}.json",
             lambda done, text, i=index, n=name: report(
                 (i + done) / parts, f"training style '{n}': {text}"
             ),
