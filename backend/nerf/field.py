@@ -128,18 +128,23 @@ class VoxelField(torch.nn.Module):
     def density_on_grid(self, lattice: GridGeometry) -> torch.Tensor:
         """Density (optical depth per normalized unit length) at a lattice's vertices.
 
-        Queried one x-slice at a time so memory stays bounded at any resolution; points
-        outside the field's box have zero density.
+        The raw density channel is made dense once and sampled trilinearly (the field's
+        own interpolation) one x-slice at a time, so memory stays bounded at any
+        resolution; points outside the field's box have zero density.
         """
         device = self.grid.table.device
+        raw = self.grid.dense_channel(0)[None, None]
         vertices = lattice.vertices().to(device)
         out = torch.zeros(lattice.dims, device=device)
+        span = self.geometry.high - self.geometry.low
         for ix in range(lattice.dims[0]):
             points = vertices[ix].reshape(-1, 3)
             inside = self.geometry.inside(points)
             if inside.any():
-                depth = F.softplus(self.grid(points[inside])[:, 0]) / self.geometry.voxel
-                out[ix].view(-1)[inside] = depth
+                unit = 2.0 * (points[inside] - self.geometry.low) / span - 1.0
+                grid = unit.flip(-1).view(1, 1, 1, -1, 3)
+                value = F.grid_sample(raw, grid, mode="bilinear", align_corners=True)
+                out[ix].view(-1)[inside] = F.softplus(value.view(-1)) / self.geometry.voxel
         return out
 
     @torch.no_grad()

@@ -29,28 +29,32 @@ def carve(
     carved too: what is left is the solid behind every observed surface.
     """
     points = capture.box.to_world(geometry.vertices().view(-1, 3).cpu().numpy())
-    keep = np.ones(len(points), dtype=bool)
+    alive = np.arange(len(points))
     seen = np.zeros(len(points), dtype=bool)
     for index, frame in enumerate(capture.train):
-        camera = frame.camera
-        pixels, depth = camera.project(points)
+        # Only vertices no earlier view has carved are tested: the work shrinks per view.
+        camera, candidates = frame.camera, points[alive]
+        pixels, depth = camera.project(candidates)
         distance = np.linalg.norm(camera.center - capture.box.center)
         radius_px = camera.intrinsics.fx * geometry.voxel * capture.box.scale / distance
         alpha = _neighbourhood_max(frame.rgba[..., 3], int(np.ceil(radius_px)) + 1)
         col, row = np.floor(pixels[:, 0]).astype(int), np.floor(pixels[:, 1]).astype(int)
         in_frame = (depth > 0) & (col >= 0) & (row >= 0)
         in_frame &= (col < frame.width) & (row < frame.height)
-        values = np.ones(len(points), dtype=np.float32)
+        values = np.ones(len(candidates), dtype=np.float32)
         values[in_frame] = alpha[row[in_frame], col[in_frame]]
-        keep &= values > ALPHA_EMPTY
-        seen |= in_frame
+        keep = values > ALPHA_EMPTY
+        seen[alive[in_frame]] = True
         if depths is not None:
-            surface = np.full(len(points), np.inf)
+            surface = np.full(len(candidates), np.inf)
             farthest = _neighbourhood_max(depths[index].astype(np.float32), 1)
             surface[in_frame] = farthest[row[in_frame], col[in_frame]]
-            distance = np.linalg.norm(points - camera.center, axis=1) / capture.box.scale
-            keep &= distance >= surface - 2.0 * geometry.voxel
-    return torch.from_numpy(keep & seen).view(geometry.dims)
+            reach = np.linalg.norm(candidates - camera.center, axis=1) / capture.box.scale
+            keep &= reach >= surface - 2.0 * geometry.voxel
+        alive = alive[keep]
+    inside = np.zeros(len(points), dtype=bool)
+    inside[alive] = True
+    return torch.from_numpy(inside & seen).view(geometry.dims)
 
 
 def _neighbourhood_max(image: np.ndarray, radius: int) -> np.ndarray:

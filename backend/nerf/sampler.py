@@ -12,6 +12,7 @@ Two passes keep the expensive field query for the samples that matter:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -46,6 +47,12 @@ class Sampler:
         self.cell_max: torch.Tensor | None = None
         self.cell_min: torch.Tensor | None = None
         self.coarse: torch.Tensor | None = None
+
+    def with_step_ratio(self, step_ratio: float) -> Sampler:
+        """The same bounds with another step (coarser steps for depth-only renders)."""
+        other = copy.copy(self)
+        other.step_ratio = step_ratio
+        return other
 
     @torch.no_grad()
     def refresh(self, field: VoxelField) -> None:
