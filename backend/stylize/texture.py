@@ -1,9 +1,11 @@
 """Stage 2b: optimize the mesh texture so renders from many views carry the style.
 
-The texture is parametrized as the (colour-transferred) baked texture plus a Laplacian-
-like pyramid of offsets at 1, 1/2, 1/4 ... of its size: a step on a coarse level moves a
-whole region, so large colour fields settle first and fine strokes follow. Geometry is
-fixed, so each view of a pool is rasterized once and a step costs one texture lookup and
+The texture is the (colour-transferred) baked texture plus, in logit space, a pyramid of
+offsets on voxel grids around the head (volume_texture.py): a step on a coarse level
+moves a whole region, so large colour fields settle first and fine strokes follow, and
+texels meeting at a chart seam share their colour. Logit space saturates smoothly where
+clamping would leave hard edges at 0 and 1. Geometry is fixed (unless vertex offsets are
+on), so each view of a pool is rasterized once and a step costs one texture lookup and
 one pass through VGG per view.
 """
 
@@ -15,11 +17,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from scipy import ndimage
 
 from backend.captures import Capture
-from backend.mesh.bake import surface_points
 from backend.mesh.textured import TexturedMesh
 from backend.style.colour import ColourStats, transfer_colours
 from backend.style.losses import STYLE_LOSSES, content_loss, total_variation
@@ -35,6 +34,7 @@ from backend.stylize.views import (
     render,
     shade,
 )
+from backend.stylize.volume_texture import TexelPoints, VolumePyramid
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 CONTENT_LAYERS = ("relu4_1",)
@@ -56,7 +56,7 @@ class StylizeSettings:
     content_weight: float = 0.3
     tv_weight: float = 0.1
     pyramid_levels: int = 5
-    finest_texels: int | None = None
+    finest_voxels: int = 128
     colour_transfer: bool = True
     seed: int = 0
     vertex_offsets: bool = False
@@ -92,42 +92,6 @@ class StyleResult:
         }
 
 
-class TexturePyramid(torch.nn.Module):
-    """texture = sigmoid(logit(base) + sum_l upsample(offset_l)), offsets start at zero.
-
-    Working in logit space saturates smoothly: clamping instead leaves hard edges where
-    texels hit 0 or 1, and such edges look different from every view once resampled.
-
-    The finest offset grid has ``finest`` texels a side: detail finer than the renders
-    can resolve would be invisible to the losses, yet filtered differently by every
-    view's mip level, so it would only add inconsistency. Texels outside the atlas charts
-    copy their nearest chart texel through ``source`` (flat indices): mip-mapped lookups
-    near a chart's border read them, and free gutter texels would make a surface point's
-    colour depend on the view.
-    """
-
-    def __init__(self, base: torch.Tensor, levels: int, finest: int, source: torch.Tensor):
-        super().__init__()
-        self.register_buffer("base", torch.logit(base.clamp(0.01, 0.99)))
-        self.register_buffer("source", source)
-        size = min(base.shape[0], finest)
-        self.offsets = torch.nn.ParameterList(
-            torch.nn.Parameter(torch.zeros(max(1, size >> level), max(1, size >> level), 3))
-            for level in range(levels)
-        )
-
-    def forward(self) -> torch.Tensor:
-        size = self.base.shape[:2]
-        total = self.base
-        for offset in self.offsets:
-            grown = F.interpolate(
-                offset.permute(2, 0, 1)[None], size=size, mode="bilinear", align_corners=False
-            )
-            total = total + grown[0].permute(1, 2, 0)
-        texels = torch.sigmoid(total).reshape(-1, 3)[self.source]
-        return texels.view(self.base.shape)
-
-
 def colour_transfer(texture: np.ndarray, style: np.ndarray) -> np.ndarray:
     """Match the texture's per-channel mean and deviation to the style image's."""
     return transfer_colours(texture, ColourStats.of(style))
@@ -156,7 +120,7 @@ class Stylizer:
         self.views = [rasterize_view(rasterizer, self.tensors, c) for c in self.cameras]
         self.evaluation = list(range(min(EVALUATION_VIEWS, len(self.views))))
         self.crops = [_head_box(view) for view in self.views]
-        self.gutter_source = _nearest_chart_texel(mesh).to(device)
+        self.texels = TexelPoints(mesh, device)
         self.original = torch.tensor(mesh.texture, device=device)
         with torch.no_grad():
             self.original_features = [
@@ -223,9 +187,8 @@ class Stylizer:
         s = self.settings
         target = self.style_target(style)
         base = colour_transfer(self.mesh.texture, style) if s.colour_transfer else self.mesh.texture
-        finest = s.finest_texels or 2 * s.render_size
-        pyramid = TexturePyramid(
-            torch.tensor(base, device=self.device), s.pyramid_levels, finest, self.gutter_source
+        pyramid = VolumePyramid(
+            torch.tensor(base, device=self.device), self.texels, s.pyramid_levels, s.finest_voxels
         )
         offsets = self._offsets() if s.vertex_offsets else None
         groups = [{"params": list(pyramid.parameters()), "lr": s.lr}]
@@ -331,13 +294,3 @@ def _head_box(view: ViewRaster, margin: int = 2) -> tuple[slice, slice]:
         slice(max(0, int(rows[0]) - margin), min(height, int(rows[-1]) + 1 + margin)),
         slice(max(0, int(cols[0]) - margin), min(width, int(cols[-1]) + 1 + margin)),
     )
-
-
-def _nearest_chart_texel(mesh: TexturedMesh) -> torch.Tensor:
-    """Flat index of the nearest texel inside a chart, for every texel of the texture."""
-    height, width = mesh.texture.shape[:2]
-    _, covered = surface_points(mesh.vertices, mesh.faces, mesh.uvs, height)
-    if not covered.any():
-        return torch.arange(height * width)
-    _, (rows, cols) = ndimage.distance_transform_edt(~covered, return_indices=True)
-    return torch.from_numpy((rows * width + cols).reshape(-1).astype(np.int64))
