@@ -16,18 +16,26 @@ GUTTER_TEXELS = 16
 def surface_points(
     vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray, size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each texel: the 3D point of the mesh it shows (size, size, 3) and a coverage mask.
+    """For each texel: the 3D point of the mesh it shows (size, size, 3) and a coverage mask."""
+    return texel_attributes(vertices, faces, uvs, size)
+
+
+def texel_attributes(
+    attributes: np.ndarray, faces: np.ndarray, uvs: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-vertex attributes (V, C) interpolated at every texel centre (size, size, C),
+    and the coverage mask of the texture.
 
     The UV layout is rasterized as a flat mesh (uv -> clip space), so each texel centre
-    gets the barycentric blend of its triangle's vertex positions.
+    gets the barycentric blend of its triangle's vertex attributes.
     """
     raster = TorchRasterizer()
     clip = np.concatenate([uvs * 2.0 - 1.0, np.zeros((len(uvs), 1)), np.ones((len(uvs), 1))], 1)
     pos = torch.tensor(clip, dtype=torch.float32)[None]
     tri = torch.tensor(faces, dtype=torch.int32)
     rast = raster.rasterize(pos, tri, (size, size))
-    points = raster.interpolate(torch.tensor(vertices, dtype=torch.float32), rast, tri)[0]
-    return points.numpy(), (rast[0, ..., 3] > 0).numpy()
+    values = raster.interpolate(torch.tensor(attributes, dtype=torch.float32), rast, tri)[0]
+    return values.numpy(), (rast[0, ..., 3] > 0).numpy()
 
 
 def bake_texture(

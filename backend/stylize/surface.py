@@ -15,9 +15,9 @@ import torch
 import trimesh
 
 from backend.captures import Camera, SceneBox
+from backend.mesh.bake import texel_attributes
 from backend.mesh.textured import TexturedMesh
 from backend.nerf.field import VoxelField
-from backend.raster import TorchRasterizer
 from backend.stylize.views import MeshTensors, rasterize_view
 
 
@@ -80,20 +80,15 @@ def texel_samples(
     coverage mask (H, W) of the texture."""
     size = mesh.texture.shape[0]
     normals = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False).vertex_normals
-    raster = TorchRasterizer()
-    uvs = torch.tensor(mesh.uvs, dtype=torch.float32)
-    clip = torch.cat([uvs * 2 - 1, torch.zeros(len(uvs), 1), torch.ones(len(uvs), 1)], 1)
-    tri = torch.tensor(mesh.faces, dtype=torch.int32)
-    rast = raster.rasterize(clip[None], tri, (size, size))
-    attributes = torch.tensor(np.concatenate([mesh.vertices, normals], 1), dtype=torch.float32)
-    values = raster.interpolate(attributes, rast, tri)[0]
-    covered = rast[0, ..., 3] > 0
-    points, normal = values[covered][:, :3], values[covered][:, 3:]
+    attributes = np.concatenate([mesh.vertices, normals], 1)
+    values, covered = texel_attributes(attributes, mesh.faces, mesh.uvs, size)
+    points = torch.tensor(values[covered][:, :3], dtype=torch.float32)
+    normal = torch.tensor(values[covered][:, 3:], dtype=torch.float32)
     dirs = -normal / normal.norm(dim=-1, keepdim=True).clamp(min=1e-9)
     texel_uv = torch.zeros(len(points), 2)
     device = field.grid.table.device
     samples = _samples(points.to(device), dirs.to(device), texel_uv.to(device), box, field)
-    return samples, covered.numpy()
+    return samples, covered
 
 
 def _samples(points, dirs, uvs, box: SceneBox, field: VoxelField) -> SurfaceSamples:
