@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from backend.mesh.textured import TexturedMesh
 from backend.stylize.apply import StyleApplier
 from backend.stylize.texture import Stylizer
 
@@ -49,7 +50,8 @@ class HeldoutResult:
 
 def evaluate_heldout(
     applier: StyleApplier, stylizer: Stylizer, name: str, image: np.ndarray
-) -> HeldoutResult:
+) -> tuple[HeldoutResult, TexturedMesh]:
+    """The measurements, and the colour net's head under the style (to save or show)."""
     started = time.perf_counter()
     ours = applier.apply(image)
     apply_seconds = time.perf_counter() - started
@@ -59,7 +61,7 @@ def evaluate_heldout(
     b = torch.tensor(optimized.mesh.texture, device=device)
     views = stylizer.evaluation
     short, long = stylizer.consistency(a)
-    return HeldoutResult(
+    result = HeldoutResult(
         name,
         stylizer.style_loss(a, stylizer.style_target(image), views),
         optimized.style_loss_after,
@@ -68,3 +70,4 @@ def evaluate_heldout(
         long,
         apply_seconds,
     )
+    return result, ours

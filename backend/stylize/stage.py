@@ -139,8 +139,7 @@ def run_colornet_stage(
     report((parts - 1) / parts, f"colour net: held-out style '{HELDOUT_STYLE}'")
     applier = StyleApplier.load(out, stage.device)
     image = BUILTIN_STYLES[HELDOUT_STYLE]()
-    heldout = evaluate_heldout(applier, stage.stylizer, HELDOUT_STYLE, image)
-    applied = applier.apply(image)
+    heldout, applied = evaluate_heldout(applier, stage.stylizer, HELDOUT_STYLE, image)
     glb = out / f"colornet_{HELDOUT_STYLE}.glb"
     write_glb(applied, glb, {"style": HELDOUT_STYLE, "colornet": True})
     summary = {
