@@ -59,6 +59,15 @@ def _stem(image: bpy.types.Image) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(image.name).stem)
 
 
+def _client_or_report(operator: bpy.types.Operator, context) -> BackendClient | None:
+    """The backend client from the preferences, or None after reporting why not."""
+    try:
+        return make_client(context)
+    except ClientError as exc:
+        operator.report({"ERROR"}, str(exc))
+        return None
+
+
 def job_options(settings) -> dict[str, object]:
     options: dict[str, object] = {
         "preset": settings.preset,
@@ -190,10 +199,8 @@ class STYLIZED_HEADS_OT_check_backend(bpy.types.Operator):
     bl_label = "Check Backend"
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            client = make_client(context)
-        except ClientError as exc:
-            self.report({"ERROR"}, str(exc))
+        client = _client_or_report(self, context)
+        if client is None:
             return {"CANCELLED"}
 
         def check() -> str:
@@ -236,10 +243,8 @@ class STYLIZED_HEADS_OT_refresh_results(bpy.types.Operator):
     bl_label = "Refresh Jobs"
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            client = make_client(context)
-        except ClientError as exc:
-            self.report({"ERROR"}, str(exc))
+        client = _client_or_report(self, context)
+        if client is None:
             return {"CANCELLED"}
         return _run_call(self, Call(client.list_jobs), _fill_results)
 
@@ -272,10 +277,8 @@ class STYLIZED_HEADS_OT_import_result(bpy.types.Operator):
         return not session.busy()
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            client = make_client(context)
-        except ClientError as exc:
-            self.report({"ERROR"}, str(exc))
+        client = _client_or_report(self, context)
+        if client is None:
             return {"CANCELLED"}
         folder = work_dir()
         follow(JobTask(client, folder / "results", job_id=self.job_id), folder, client.url)
