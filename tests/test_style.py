@@ -110,10 +110,10 @@ def test_stylizing_a_tiny_mesh_reduces_style_loss_and_stays_consistent(tiny_capt
     result = stylizer.stylize("mosaic", BUILTIN_STYLES["mosaic"](64))
     summary = result.summary()
     assert summary["style_loss_reduction"] > 0.4, summary
-    assert summary["consistency_short_rmse"] < 0.04, summary
-    # 60 degrees apart at 64 px, one view sees the texture a mip level coarser than the
-    # other; the 0.04 is for 256 px renders of the sample head (benchmark).
-    assert summary["consistency_long_rmse"] < 0.25, summary
+    # Measured 0.011 / 0.054 at 64 px; the 0.02 / 0.04 is for 256 px renders of
+    # the sample head (benchmark), where a stroke spans more pixels.
+    assert summary["consistency_short_rmse"] < 0.025, summary
+    assert summary["consistency_long_rmse"] < 0.1, summary
     assert not np.allclose(result.mesh.texture, mesh.texture)
 
 

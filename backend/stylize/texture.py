@@ -23,15 +23,13 @@ from backend.mesh.textured import TexturedMesh
 from backend.style.colour import ColourStats, transfer_colours
 from backend.style.losses import STYLE_LOSSES, content_loss, total_variation
 from backend.style.vgg import FeatureExtractor
-from backend.stylize.consistency import warp_rmse
+from backend.stylize.consistency import arc_consistency, consistency_arc
 from backend.stylize.offsets import VertexOffsets
 from backend.stylize.views import (
     MeshTensors,
     ViewRaster,
-    orbit_views,
     random_views,
     rasterize_view,
-    render,
     shade,
 )
 from backend.stylize.volume_texture import TexelPoints, VolumePyramid
@@ -115,8 +113,7 @@ class Stylizer:
         self.tensors = MeshTensors.of(mesh, device)
         rng = np.random.default_rng(settings.seed)
         self.cameras = random_views(capture, settings.pool_views, settings.render_size, rng)
-        self.short = orbit_views(capture, 2, settings.render_size, 10.0)
-        self.long = orbit_views(capture, 2, settings.render_size, 60.0)
+        self.arc = consistency_arc(capture, settings.render_size)
         self.views = [rasterize_view(rasterizer, self.tensors, c) for c in self.cameras]
         self.evaluation = list(range(min(EVALUATION_VIEWS, len(self.views))))
         self.crops = [_head_box(view) for view in self.views]
@@ -271,12 +268,7 @@ class Stylizer:
         self, texture: torch.Tensor, tensors: MeshTensors | None = None
     ) -> tuple[float, float]:
         """Warp RMSE between views 10 degrees apart (short) and 60 degrees apart (long)."""
-        tensors = tensors or self.tensors
-        out = []
-        for pair in (self.short, self.long):
-            a, b = (render(self.rasterizer, tensors, texture, c) for c in pair)
-            out.append(warp_rmse(a, pair[0], b))
-        return out[0], out[1]
+        return arc_consistency(self.rasterizer, tensors or self.tensors, texture, self.arc)
 
 
 def _mean_energy(features: dict[str, torch.Tensor]) -> torch.Tensor:

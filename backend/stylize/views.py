@@ -104,11 +104,12 @@ class MeshTensors:
 @dataclass(frozen=True)
 class Frame:
     """A rendered view: image (H, W, 3) top row first, coverage (H, W), and the surface
-    point seen at each pixel (H, W, 3), in the capture's coordinates."""
+    point and unit face normal seen at each pixel (H, W, 3), in the capture's coordinates."""
 
     image: torch.Tensor
     coverage: torch.Tensor
     points: torch.Tensor
+    normals: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class ViewRaster:
     pos: torch.Tensor
     uv: torch.Tensor
     points: torch.Tensor
+    normals: torch.Tensor
 
 
 def rasterize_view(rasterizer, mesh: MeshTensors, camera: Camera) -> ViewRaster:
@@ -129,7 +131,16 @@ def rasterize_view(rasterizer, mesh: MeshTensors, camera: Camera) -> ViewRaster:
     rast = rasterizer.rasterize(pos, mesh.faces, (k.height, k.width))
     uv = rasterizer.interpolate(mesh.uvs, rast, mesh.faces)
     points = rasterizer.interpolate(mesh.vertices, rast, mesh.faces)
-    return ViewRaster(rast, pos, uv, points)
+    return ViewRaster(rast, pos, uv, points, _pixel_normals(mesh, rast))
+
+
+def _pixel_normals(mesh: MeshTensors, rast: torch.Tensor) -> torch.Tensor:
+    """The unit normal of the triangle each pixel sees (zero where none is)."""
+    corners = mesh.vertices.detach()[mesh.faces.long()]
+    normals = torch.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1)
+    normals = torch.nn.functional.normalize(normals, dim=-1)
+    ident = rast[..., 3].long()
+    return normals[(ident - 1).clamp(min=0)] * (ident > 0)[..., None]
 
 
 def shade(
@@ -144,9 +155,39 @@ def shade(
     coverage = (view.rast[..., 3:4] > 0).float()
     colour = colour * coverage + background * (1.0 - coverage)
     colour = rasterizer.antialias(colour, view.rast, view.pos, faces)
-    return Frame(colour[0].flip(0), coverage[0, ..., 0].flip(0), view.points[0].flip(0))
+    return Frame(
+        colour[0].flip(0),
+        coverage[0, ..., 0].flip(0),
+        view.points[0].flip(0),
+        view.normals[0].flip(0),
+    )
 
 
-def render(rasterizer, mesh: MeshTensors, texture: torch.Tensor, camera: Camera) -> Frame:
-    """Rasterize and texture the mesh from one camera."""
-    return shade(rasterizer, rasterize_view(rasterizer, mesh, camera), mesh.faces, texture)
+def render(
+    rasterizer, mesh: MeshTensors, texture: torch.Tensor, camera: Camera, supersample: int = 1
+) -> Frame:
+    """Rasterize and texture the mesh from one camera.
+
+    With ``supersample`` n > 1 the view is rendered at n times the resolution and box
+    filtered down, as a production renderer's many samples per pixel would: one sample
+    per pixel aliases fine texture detail differently from each viewpoint. A pixel then
+    counts as covered only when all its samples are, and its surface point is the mean
+    of its samples' points.
+    """
+    if supersample <= 1:
+        return shade(rasterizer, rasterize_view(rasterizer, mesh, camera), mesh.faces, texture)
+    k = camera.intrinsics
+    fine = Camera(k.resized(k.width * supersample, k.height * supersample), camera.c2w)
+    frame = shade(rasterizer, rasterize_view(rasterizer, mesh, fine), mesh.faces, texture)
+    image = _box(frame.image, supersample)
+    coverage = _box(frame.coverage[..., None], supersample)[..., 0]
+    points = _box(frame.points * frame.coverage[..., None], supersample)
+    points = points / coverage.clamp(min=1e-6)[..., None]
+    normals = torch.nn.functional.normalize(_box(frame.normals, supersample), dim=-1)
+    return Frame(image, (coverage > 0.999).to(image.dtype), points, normals)
+
+
+def _box(image: torch.Tensor, factor: int) -> torch.Tensor:
+    """Mean over factor x factor blocks of an (H, W, C) image."""
+    pooled = torch.nn.functional.avg_pool2d(image.permute(2, 0, 1)[None], factor)
+    return pooled[0].permute(1, 2, 0)
