@@ -66,8 +66,8 @@ def _depth_hull(model: NerfModel, capture: Capture, lattice: GridGeometry) -> np
     coarse lattice from depth maps of at most 96 px and upsampled: the solid only closes
     what no camera saw, the surface detail comes from the density."""
     coarse = GridGeometry.covering(lattice.low, lattice.high, CARVE_SIDE)
-    step = max(1, len(capture.train) // CARVE_VIEWS)
-    frames = [f.downscaled(CARVE_SIDE) for f in capture.train[::step]]
+    picks = np.unique(np.linspace(0, len(capture.train) - 1, CARVE_VIEWS).round().astype(int))
+    frames = [capture.train[i].downscaled(CARVE_SIDE) for i in picks]
     subset = dataclasses.replace(capture, train=frames, heldout=[])
     coarse_model = dataclasses.replace(
         model, sampler=model.sampler.with_step_ratio(HULL_STEP_RATIO)
