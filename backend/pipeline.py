@@ -217,14 +217,20 @@ def _mesh(request: RunRequest, capture, nerf: NerfResult, plan: RunPlan):
     return result.mesh, result.summary()
 
 
-def _style_stage(request: RunRequest, capture, mesh, device) -> StyleStage:
+def stylize_settings(record: dict[str, object]) -> StylizeSettings:
+    """Stage 2's settings for a run, from its :meth:`RunRequest.record` (run.json)."""
     settings = replace(
-        PRESET_STAGE2[request.preset][1],
-        colour_transfer=request.colour_transfer,
-        vertex_offsets=request.vertex_offsets,
+        PRESET_STAGE2[str(record["preset"])][1],
+        colour_transfer=bool(record["colour_transfer"]),
+        vertex_offsets=bool(record["vertex_offsets"]),
     )
-    if request.style_steps is not None:
-        settings = replace(settings, steps=request.style_steps)
+    if record["style_steps"] is not None:
+        settings = replace(settings, steps=int(record["style_steps"]))
+    return settings
+
+
+def _style_stage(request: RunRequest, capture, mesh, device) -> StyleStage:
+    settings = stylize_settings(request.record())
     features, weights = load_features(download=request.download_weights)
     rasterizer = make_rasterizer(request.raster, device)
     return StyleStage(
