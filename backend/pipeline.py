@@ -32,6 +32,8 @@ from backend.style.images import read_style_image
 from backend.style.vgg import load_features
 from backend.stylize.colornet import ColorNetConfig
 from backend.stylize.stage import (
+    EXTRA_TRAINING_STYLES,
+    TRAINING_STYLES,
     TRAINING_STYLES_DIR,
     StyleStage,
     read_record,
@@ -47,6 +49,10 @@ __all__ = ["Progress", "RunRequest", "Style", "run_pipeline", "style_from_file"]
 STAGES = "stages"
 
 PRESET_COLORNET = {"fast": ColorNetConfig(), "quality": ColorNetConfig(steps=3000)}
+PRESET_TRAINING_STYLES = {
+    "fast": TRAINING_STYLES,
+    "quality": TRAINING_STYLES + EXTRA_TRAINING_STYLES,
+}
 
 PRESET_STAGE2 = {
     "fast": (MeshSettings(), StylizeSettings()),
@@ -273,6 +279,7 @@ def _colornet(request: RunRequest, stage: StyleStage, nerf: NerfResult, user, pl
         _colornet_config(request),
         request.out,
         lambda done, text: plan.report("colornet", done, f"colour net: {text}"),
+        PRESET_TRAINING_STYLES[request.preset],
     )
     write_json(record, summary)
     return summary, applied

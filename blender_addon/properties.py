@@ -13,7 +13,17 @@ from bpy.props import (
     StringProperty,
 )
 
-BUILTIN_STYLES = ("strokes", "stipple", "mosaic", "ink", "waves")
+BUILTIN_STYLES = (
+    "strokes",
+    "stipple",
+    "mosaic",
+    "ink",
+    "waves",
+    "plaid",
+    "shards",
+    "hatch",
+    "halftone",
+)
 
 
 class StyleEntry(bpy.types.PropertyGroup):

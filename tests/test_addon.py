@@ -3,6 +3,7 @@ export and import conventions, and clear reports when the backend cannot be used
 
 from __future__ import annotations
 
+import ast
 import zipfile
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from tests.addon_helpers import free_port, run_scenario
 pytest.importorskip("bpy", reason="the add-on tests drive Blender's bpy module")
 
 import build_addon
+from backend.style.builtin import BUILTIN_STYLES
 
 
 @pytest.fixture(scope="session")
@@ -159,3 +161,14 @@ def test_import_keeps_capture_coordinates_and_restyle_keeps_the_old_image(home, 
     assert seen["node_image"] == seen["new_image"] == "restyled" and seen["packed"]
     assert seen["old_image"] in seen["images"] and seen["old_image"] != "restyled"
     assert seen["untouched"]
+
+
+def test_the_style_menu_offers_exactly_the_backends_builtin_styles():
+    """The add-on cannot import the backend, so it keeps its own list of names."""
+    source = (Path(__file__).parents[1] / "blender_addon" / "properties.py").read_text()
+    (listed,) = [
+        ast.literal_eval(node.value)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "BUILTIN_STYLES"
+    ]
+    assert listed == tuple(BUILTIN_STYLES)

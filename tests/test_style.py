@@ -66,6 +66,18 @@ def test_vgg_falls_back_to_seeded_random_weights_with_a_warning(tmp_path, monkey
     assert sum(p.numel() for p in features.parameters()) == 20_024_384
 
 
+def test_builtin_styles_are_deterministic_distinct_images():
+    images = {name: draw(64) for name, draw in BUILTIN_STYLES.items()}
+    for name, image in images.items():
+        assert image.shape == (64, 64, 3) and image.dtype == np.float32, name
+        assert image.min() >= 0.0 and image.max() <= 1.0 and image.std() > 0.05, name
+        np.testing.assert_array_equal(image, BUILTIN_STYLES[name](64))
+    names = list(images)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert np.abs(images[a] - images[b]).mean() > 0.05, (a, b)
+
+
 def test_losses_vanish_for_identical_features_and_grow_with_difference():
     generator = torch.Generator().manual_seed(0)
     a = {"x": torch.rand(1, 8, 6, 6, generator=generator)}

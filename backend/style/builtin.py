@@ -73,10 +73,59 @@ def waves(size: int = SIZE) -> np.ndarray:
     return (low + (high - low) * phase[..., None]).astype(np.float32)
 
 
+def plaid(size: int = SIZE) -> np.ndarray:
+    """Tartan: red ground, green crossings, thin yellow lines."""
+    x, y = _grid(size)
+    bands_x = (np.sin(40 * x) > 0.2).astype(np.float32)
+    bands_y = (np.sin(40 * y) > 0.2).astype(np.float32)
+    lines = (np.sin(160 * x) > 0.9) | (np.sin(160 * y) > 0.9)
+    red, green = np.array([0.7, 0.1, 0.12]), np.array([0.1, 0.35, 0.2])
+    image = red * (1 - 0.25 * (bands_x + bands_y))[..., None]
+    image = image + 0.6 * green * (bands_x * bands_y)[..., None]
+    return np.where(lines[..., None], np.array([0.95, 0.85, 0.3]), image).astype(np.float32)
+
+
+def shards(size: int = SIZE) -> np.ndarray:
+    """Stained glass: flat-coloured Voronoi cells with dark leading."""
+    rng = np.random.default_rng(7)
+    x, y = _grid(size)
+    seeds = rng.uniform(0, 1, (60, 2))
+    colours = rng.uniform(0.2, 0.95, (60, 3)).astype(np.float32)
+    distance = np.hypot(x[..., None] - seeds[:, 0], y[..., None] - seeds[:, 1])
+    nearest = np.sort(distance, axis=-1)
+    image = colours[np.argmin(distance, axis=-1)]
+    image[nearest[..., 1] - nearest[..., 0] < 0.006] = 0.1
+    return image
+
+
+def hatch(size: int = SIZE) -> np.ndarray:
+    """Pencil cross-hatching on paper, denser where the shading is darker."""
+    x, y = _grid(size)
+    shade = 0.5 + 0.5 * np.sin(4 * x + 3 * y)
+    lines = (np.sin(90 * (x + y)) > 1 - 1.2 * shade) | (np.sin(90 * (x - y)) > 1.4 - 1.2 * shade)
+    paper, lead = np.array([0.96, 0.95, 0.9]), np.array([0.25, 0.25, 0.3])
+    return np.where(lines[..., None], lead, paper).astype(np.float32)
+
+
+def halftone(size: int = SIZE) -> np.ndarray:
+    """Pop-art halftone: magenta dots of varying size on yellow."""
+    x, y = _grid(size)
+    cell = 1 / 24
+    radius = 0.15 + 0.35 * (0.5 + 0.5 * np.cos(5 * x) * np.sin(4 * y))
+    dots = np.hypot((x % cell) / cell - 0.5, (y % cell) / cell - 0.5) < radius
+    return np.where(dots[..., None], np.array([0.85, 0.1, 0.35]), np.array([1.0, 0.9, 0.2])).astype(
+        np.float32
+    )
+
+
 BUILTIN_STYLES: dict[str, Callable[[int], np.ndarray]] = {
     "strokes": strokes,
     "stipple": stipple,
     "mosaic": mosaic,
     "ink": ink,
     "waves": waves,
+    "plaid": plaid,
+    "shards": shards,
+    "hatch": hatch,
+    "halftone": halftone,
 }
