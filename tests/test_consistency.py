@@ -6,31 +6,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import trimesh
 
 from backend.captures import load_capture
-from backend.mesh.atlas import uv_atlas
-from backend.mesh.bake import pad_gutters, surface_points
-from backend.mesh.textured import TexturedMesh
 from backend.raster import make_rasterizer
 from backend.stylize.consistency import SUPERSAMPLE, arc_consistency, consistency_arc, warp_rmse
 from backend.stylize.views import Frame, MeshTensors, render
+from tests.head_helpers import patterned_head
 
 SIZE = 96
 
 
 def _textured_head(capture_dir: Path) -> tuple[MeshTensors, torch.Tensor]:
-    """The ground-truth head with a texture that is a function of the surface point."""
-    capture = load_capture(capture_dir)
-    head = trimesh.load(capture.gt_mesh_path, force="mesh").simplify_quadric_decimation(
-        face_count=4000
-    )
-    vertices, faces, uvs = uv_atlas(head, 256)
-    points, covered = surface_points(vertices, faces, uvs, 256)
-    pattern = 0.5 + 0.3 * np.sin(points * 25.0)
-    texture = pad_gutters(np.where(covered[..., None], pattern, 0.0).astype(np.float32), covered)
-    mesh = TexturedMesh(vertices, faces, uvs, texture)
-    return MeshTensors.of(mesh, torch.device("cpu")), torch.tensor(texture)
+    mesh = patterned_head(load_capture(capture_dir), 256, frequency=25.0, mean=0.5)
+    return MeshTensors.of(mesh, torch.device("cpu")), torch.tensor(mesh.texture)
 
 
 def test_supersampled_frames_keep_each_pixels_surface_point_and_normal(tiny_capture_dir):

@@ -12,9 +12,6 @@ import trimesh
 from PIL import Image
 
 from backend.captures import load_capture
-from backend.mesh.atlas import uv_atlas
-from backend.mesh.bake import pad_gutters, surface_points
-from backend.mesh.textured import TexturedMesh
 from backend.raster import make_rasterizer
 from backend.style import losses
 from backend.style.builtin import BUILTIN_STYLES
@@ -23,6 +20,7 @@ from backend.style.vgg import CHECKPOINT, FeatureExtractor, load_features, rando
 from backend.stylize.offsets import VertexOffsets
 from backend.stylize.texture import STYLE_LAYERS, Stylizer, StylizeSettings
 from backend.stylize.volume_texture import VolumePyramid
+from tests.head_helpers import patterned_head
 
 
 def _save(path: Path, array: np.ndarray, mode: str) -> Path:
@@ -92,16 +90,7 @@ def test_losses_vanish_for_identical_features_and_grow_with_difference():
 def _tiny_stylizer(capture_dir: Path, settings: StylizeSettings) -> Stylizer:
     """A stylizer for the ground-truth head at 4000 faces with a patterned texture."""
     capture = load_capture(capture_dir)
-    head = trimesh.load(capture.gt_mesh_path, force="mesh").simplify_quadric_decimation(
-        face_count=4000
-    )
-    vertices, faces, uvs = uv_atlas(head, 128)
-    points, covered = surface_points(vertices, faces, uvs, 128)
-    texture = pad_gutters(
-        np.where(covered[..., None], 0.6 + 0.3 * np.sin(points * 80), 0.0).astype(np.float32),
-        covered,
-    )
-    mesh = TexturedMesh(vertices, faces, uvs, texture)
+    mesh = patterned_head(capture, 128, frequency=80.0, mean=0.6)
     extractor = FeatureExtractor(random_features(), STYLE_LAYERS)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
