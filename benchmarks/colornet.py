@@ -82,7 +82,7 @@ def main() -> None:
         )
 
 
-def _seed_reference(run_dir: Path, applier: StyleApplier, device: torch.device) -> dict:
+def _seed_reference(run_dir: Path, applier: StyleApplier, device: torch.device) -> dict[str, float]:
     """Two per-style optimizations of the held-out style, compared with each other and
     with the colour net, over the stylizer's evaluation views."""
     run = json.loads((run_dir / "run.json").read_text())
