@@ -99,7 +99,10 @@ def _seed_reference(run_dir: Path, applier: StyleApplier, device: torch.device) 
             mesh, capture, extractor, rasterizer, replace(settings, seed=seed), device
         )
         textures.append(
-            torch.tensor(stylizer.stylize(HELDOUT_STYLE, image).mesh.texture, device=device)
+            torch.tensor(
+                stylizer.stylize(HELDOUT_STYLE, image, measure_consistency=False).mesh.texture,
+                device=device,
+            )
         )
     ours = torch.tensor(applier.apply(image).texture, device=device)
     views = stylizer.evaluation

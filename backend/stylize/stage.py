@@ -73,13 +73,22 @@ class StyleStage:
         return self._stylizer
 
     def run(
-        self, name: str, image: np.ndarray, glb: Path, record: Path, report: Report
+        self,
+        name: str,
+        image: np.ndarray,
+        glb: Path,
+        record: Path,
+        report: Report,
+        measure_consistency: bool = True,
     ) -> tuple[TexturedMesh, dict[str, object]]:
         """The stylized mesh of one style and its report section (read back if finished)."""
         if self.resume and record.is_file() and glb.is_file():
             return read_glb(glb)[0], read_record(record)
         result = self.stylizer.stylize(
-            name, image, lambda done, total, loss: report(done / total, f"step {done}/{total}")
+            name,
+            image,
+            lambda done, total, loss: report(done / total, f"step {done}/{total}"),
+            measure_consistency,
         )
         settings = {k: getattr(self.settings, k) for k in self.settings.__dataclass_fields__}
         extras = {"style": name, "settings": settings, "weights": {"vgg19": self.weights.kind}}
@@ -121,6 +130,7 @@ def run_colornet_stage(
             lambda done, text, i=index, n=name: report(
                 (i + done) / parts, f"training style '{n}': {text}"
             ),
+            measure_consistency=False,
         )
         training.append(TrainingStyle(name, image, mesh.texture))
     trained = train_colornet(

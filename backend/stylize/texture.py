@@ -70,24 +70,25 @@ class StyleResult:
     style_loss_before: float
     style_loss_after: float
     content_loss: float
-    consistency_short_rmse: float
-    consistency_long_rmse: float
+    consistency: tuple[float, float] | None
     seconds: float
     max_offset: float = 0.0
 
     def summary(self) -> dict[str, object]:
+        """The report section; consistency only where it was measured."""
         before, after = self.style_loss_before, self.style_loss_after
-        return {
+        out: dict[str, object] = {
             "max_vertex_offset": self.max_offset,
             "name": self.name,
             "style_loss_before": before,
             "style_loss_after": after,
             "style_loss_reduction": (before - after) / before if before > 0 else 0.0,
             "content_loss": self.content_loss,
-            "consistency_short_rmse": self.consistency_short_rmse,
-            "consistency_long_rmse": self.consistency_long_rmse,
             "seconds": round(self.seconds, 2),
         }
+        if self.consistency is not None:
+            out["consistency_short_rmse"], out["consistency_long_rmse"] = self.consistency
+        return out
 
 
 def colour_transfer(texture: np.ndarray, style: np.ndarray) -> np.ndarray:
@@ -178,8 +179,13 @@ class Stylizer:
         name: str,
         style: np.ndarray,
         progress: Callable[[int, int, float], None] | None = None,
+        measure_consistency: bool = True,
     ) -> StyleResult:
-        """Optimize a texture for one style image (H, W, 3) in [0, 1]."""
+        """Optimize a texture for one style image (H, W, 3) in [0, 1].
+
+        Consistency renders seven supersampled views (about 6 s on two CPU cores); results
+        that only feed the colour net or a comparison leave it out.
+        """
         started = time.perf_counter()
         s = self.settings
         target = self.style_target(style)
@@ -212,7 +218,11 @@ class Stylizer:
             rasters = self._rasters(vertices, self.evaluation) if offsets is not None else None
             after = self.style_loss(final, target, self.evaluation, rasters)
             content = self.content_loss(final, self.evaluation, rasters)
-            short, long = self.consistency(final, replace(self.tensors, vertices=vertices))
+            consistency = (
+                self.consistency(final, replace(self.tensors, vertices=vertices))
+                if measure_consistency
+                else None
+            )
             moved = (vertices - self.tensors.vertices).norm(dim=-1).max()
         mesh = TexturedMesh(
             vertices.cpu().numpy(), self.mesh.faces, self.mesh.uvs, final.cpu().numpy()
@@ -223,8 +233,7 @@ class Stylizer:
             before,
             after,
             content,
-            short,
-            long,
+            consistency,
             time.perf_counter() - started,
             float(moved),
         )
