@@ -24,8 +24,8 @@ MESH_STEPS = ("marching_cubes", "cleanup", "atlas", "bake")
 class MeshSettings:
     """Density lattice vertices along the long side, face budget, texture size.
 
-    20k faces keep the sample head's Chamfer distance (0.745% against 0.742% at 30k) and
-    cost the atlas 3.1 s instead of 4.2 s; the quality preset keeps 100k.
+    20k faces keep the sample head's Chamfer distance (0.732%, as at 30k) and cost the
+    atlas 2.6-3.4 s instead of 4.1-5.9 s; the quality preset keeps 100k.
     """
 
     resolution: int = 256
