@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-from scipy.spatial import cKDTree
 
 from backend.mesh.cleanup import chamfer_distance, clean_mesh
 from backend.mesh.extract import surface_from_density
@@ -43,20 +42,23 @@ def test_cleanup_drops_floaters_and_orients_normals_outward():
 
 def test_extracted_sample_head_lies_on_its_ground_truth_surface(trained_tiny):
     """Where the cameras looked (the front half: every camera is in front of the face)
-    the mesh lies on the true surface within about a pixel (7 mm at 48 px); the back, closed by the
-    visual hull, only counts in the overall Chamfer bound."""
+    the mesh lies on the true surface, neither inside nor outside it by more than half a
+    field voxel (0.6% of the diagonal at 48 px); the back, closed by the visual hull, only
+    counts in the overall Chamfer bound. Measured: signed median -0.29%, Chamfer 1.41%;
+    the fixed half-opaque level it replaced gave -0.92% and 2.14%."""
     capture, model = trained_tiny
     result = run_mesh_stage(
         model, capture, MeshSettings(resolution=96, face_budget=20_000, texture_size=256)
     )
     truth = trimesh.load(capture.gt_mesh_path, force="mesh")
     diagonal = np.linalg.norm(truth.bounds[1] - truth.bounds[0])
-    surface = cKDTree(truth.sample(200_000, seed=0))
-    front = result.mesh.vertices[:, 1] < truth.bounds.mean(axis=0)[1]
-    distance = surface.query(result.mesh.vertices[front])[0]
-    assert np.median(distance) < 0.015 * diagonal
+    front = result.mesh.vertices[result.mesh.vertices[:, 1] < truth.bounds.mean(axis=0)[1]]
+    nearest, distance, triangle = trimesh.proximity.closest_point(truth, front)
+    outward = np.einsum("ij,ij->i", front - nearest, truth.face_normals[triangle])
+    signed = np.where(outward < 0, -distance, distance)
+    assert abs(np.median(signed)) < 0.006 * diagonal
     assert (distance < 0.03 * diagonal).mean() > 0.9
-    assert result.chamfer_rel_diag is not None and result.chamfer_rel_diag < 0.03
+    assert result.chamfer_rel_diag is not None and result.chamfer_rel_diag < 0.018
     assert result.mesh.texture.shape == (256, 256, 3)
     assert 0.2 < result.mesh.texture.mean() < 0.9
 

@@ -1,9 +1,9 @@
 """Marching cubes on the trained field, closed where no camera looked.
 
-Level rule: the surface is where one grid voxel of material would be half opaque, i.e.
-density = ln 2 / voxel (optical depth per normalized unit). It tracks the depth at which
-a ray's transmittance halves, so the mesh sits where the NeRF draws its surface, at any
-grid resolution.
+Level rule: the level whose outlines match the NeRF's own in 16 renders (see
+:mod:`backend.mesh.level`: the outline area the renders' opacity adds up to), bounded
+by "one grid voxel of material half opaque" (density ln 2 / voxel), the level used when
+no outline is in view.
 
 The trained field is a shell around what the cameras saw (the unseen interior is pruned),
 so the solid is rebuilt before marching: the visual hull carved by the NeRF's depth maps
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 
 import mcubes
 import numpy as np
@@ -22,10 +23,11 @@ import torch.nn.functional as F
 import trimesh
 from scipy import ndimage
 
-from backend.captures import Capture
+from backend.captures import Capture, Frame
+from backend.mesh.level import OutlineView, outline_level
 from backend.nerf.grid import GridGeometry
 from backend.nerf.hull import carve
-from backend.nerf.model import NerfModel
+from backend.nerf.model import NerfModel, Rendering
 
 CARVE_VIEWS = 16
 CARVE_SIDE = 96
@@ -36,17 +38,29 @@ HULL_STEP_RATIO = 2.0
 
 
 def surface_level(model: NerfModel) -> float:
+    """Density at which one voxel of the field's grid is half opaque."""
     return math.log(2.0) / model.field.geometry.voxel
 
 
-def extract_surface(model: NerfModel, capture: Capture, resolution: int = 256) -> trimesh.Trimesh:
-    """Closed surface of the head in the capture's coordinates (unprocessed triangles)."""
+@dataclass(frozen=True)
+class Surface:
+    """Marching-cubes triangles in the capture's coordinates and the level they sit at."""
+
+    mesh: trimesh.Trimesh
+    level: float
+
+
+def extract_surface(model: NerfModel, capture: Capture, resolution: int = 256) -> Surface:
+    """Closed surface of the head (unprocessed triangles) at the outline-matched level."""
     field = model.field.geometry
     lattice = GridGeometry.covering(field.low.cpu(), field.high.cpu(), resolution)
-    density = model.field.density_on_grid(lattice).cpu().numpy()
-    solid = _depth_hull(model, capture, lattice)
-    vertices, faces = surface_from_density(density, lattice, surface_level(model), solid)
-    return trimesh.Trimesh(capture.box.to_world(vertices), faces, process=False)
+    density = model.field.density_on_grid(lattice).cpu()
+    frames, renders = _hull_views(model, capture)
+    solid = _depth_hull(capture, frames, renders, lattice)
+    views = [OutlineView(f.camera, r.opacity) for f, r in zip(frames, renders, strict=True)]
+    level = outline_level(density, lattice, capture.box, views, surface_level(model))
+    vertices, faces = surface_from_density(density.numpy(), lattice, level, solid)
+    return Surface(trimesh.Trimesh(capture.box.to_world(vertices), faces, process=False), level)
 
 
 def surface_from_density(
@@ -61,18 +75,25 @@ def surface_from_density(
     return lattice.low.numpy() + (vertices - 1.0) * lattice.voxel, faces.astype(np.int64)
 
 
-def _depth_hull(model: NerfModel, capture: Capture, lattice: GridGeometry) -> np.ndarray:
-    """Solid (lattice dims, bool) from silhouettes and NeRF depths of 16 views, carved on a
-    coarse lattice from depth maps of at most 96 px and upsampled: the solid only closes
-    what no camera saw, the surface detail comes from the density."""
-    coarse = GridGeometry.covering(lattice.low, lattice.high, CARVE_SIDE)
+def _hull_views(model: NerfModel, capture: Capture) -> tuple[list[Frame], list[Rendering]]:
+    """16 training views spread over the capture, at most 96 px, rendered by the NeRF
+    (sampling two voxels per step): the depth hull and the level both read them."""
     picks = np.unique(np.linspace(0, len(capture.train) - 1, CARVE_VIEWS).round().astype(int))
     frames = [capture.train[i].downscaled(CARVE_SIDE) for i in picks]
-    subset = dataclasses.replace(capture, train=frames, heldout=[])
     coarse_model = dataclasses.replace(
         model, sampler=model.sampler.with_step_ratio(HULL_STEP_RATIO)
     )
-    depths = [coarse_model.render_all(f.camera).depth for f in frames]
-    solid = carve(subset, coarse, depths).float()[None, None]
+    return frames, [coarse_model.render_all(f.camera) for f in frames]
+
+
+def _depth_hull(
+    capture: Capture, frames: list[Frame], renders: list[Rendering], lattice: GridGeometry
+) -> np.ndarray:
+    """Solid (lattice dims, bool) from the views' silhouettes and NeRF depths, carved on
+    a coarse lattice and upsampled: the solid only closes what no camera saw, the
+    surface detail comes from the density."""
+    coarse = GridGeometry.covering(lattice.low, lattice.high, CARVE_SIDE)
+    subset = dataclasses.replace(capture, train=frames, heldout=[])
+    solid = carve(subset, coarse, [r.depth for r in renders]).float()[None, None]
     fine = F.interpolate(solid, size=lattice.dims, mode="trilinear", align_corners=True)
     return (fine[0, 0] > 0.5).numpy()

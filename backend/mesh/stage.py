@@ -24,8 +24,9 @@ MESH_STEPS = ("marching_cubes", "cleanup", "atlas", "bake")
 class MeshSettings:
     """Density lattice vertices along the long side, face budget, texture size.
 
-    20k faces keep the sample head's Chamfer distance (0.732%, as at 30k) and cost the
-    atlas 2.6-3.4 s instead of 4.1-5.9 s; the quality preset keeps 100k.
+    20k faces keep the sample head's Chamfer distance (0.40% of its diagonal, as at 30k
+    and 100k) and cost the atlas 2.6-3.4 s instead of 4.1-5.9 s at 30k; the quality
+    preset keeps 100k.
     """
 
     resolution: int = 256
@@ -38,11 +39,13 @@ class MeshResult:
     mesh: TexturedMesh
     seconds: dict[str, float]
     chamfer_rel_diag: float | None
+    surface_level: float
 
     def summary(self) -> dict[str, object]:
         out: dict[str, object] = {
             "vertices": len(self.mesh.vertices),
             "faces": len(self.mesh.faces),
+            "surface_level": round(self.surface_level, 4),
             "seconds": round(sum(self.seconds.values()), 2),
             "stage_seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }
@@ -71,7 +74,7 @@ def run_mesh_stage(
 
     surface = extract_surface(model, capture, settings.resolution)
     lap("marching_cubes")
-    mesh = clean_mesh(surface, settings.face_budget)
+    mesh = clean_mesh(surface.mesh, settings.face_budget)
     lap("cleanup")
     vertices, faces, uvs = uv_atlas(mesh, settings.texture_size)
     lap("atlas")
@@ -82,4 +85,4 @@ def run_mesh_stage(
         truth = trimesh.load(capture.gt_mesh_path, force="mesh")
         diagonal = float(np.linalg.norm(truth.bounds[1] - truth.bounds[0]))
         chamfer = chamfer_distance(mesh, truth) / diagonal
-    return MeshResult(TexturedMesh(vertices, faces, uvs, texture), seconds, chamfer)
+    return MeshResult(TexturedMesh(vertices, faces, uvs, texture), seconds, chamfer, surface.level)
