@@ -10,7 +10,7 @@ import torch
 import trimesh
 
 from backend.mesh.cleanup import chamfer_distance, clean_mesh
-from backend.mesh.extract import surface_from_density
+from backend.mesh.extract import extract_surface, surface_from_density
 from backend.mesh.glb import read_glb, write_glb
 from backend.mesh.stage import MeshSettings, run_mesh_stage
 from backend.mesh.textured import TexturedMesh
@@ -87,3 +87,15 @@ def test_chamfer_distance_of_a_shifted_sphere():
     b = trimesh.creation.icosphere(subdivisions=4, radius=1.1)
     assert chamfer_distance(a, b) == pytest.approx(0.1, rel=0.05)
     assert chamfer_distance(a, a.copy()) < 0.02
+
+
+def test_lattice_is_at_most_twice_the_fields_grid(trained_tiny):
+    """The tiny field's grid is 64 vertices along its long side: asking for 256 lattice
+    vertices extracts the same surface as asking for 128."""
+    capture, model = trained_tiny
+    assert max(model.field.geometry.dims) == 64
+    capped = extract_surface(model, capture, 256)
+    exact = extract_surface(model, capture, 128)
+    np.testing.assert_array_equal(capped.mesh.faces, exact.mesh.faces)
+    np.testing.assert_allclose(capped.mesh.vertices, exact.mesh.vertices)
+    assert capped.level == exact.level

@@ -30,6 +30,7 @@ from backend.nerf.hull import carve
 from backend.nerf.model import NerfModel, Rendering
 
 CARVE_VIEWS = 16
+LATTICE_PER_FIELD_VERTEX = 2
 CARVE_SIDE = 96
 # Depth maps for the hull sample at two voxels per step instead of half a voxel: on the
 # sample head the hull and the Chamfer distance are the same (0.740% against 0.743%) and
@@ -51,8 +52,14 @@ class Surface:
 
 
 def extract_surface(model: NerfModel, capture: Capture, resolution: int = 256) -> Surface:
-    """Closed surface of the head (unprocessed triangles) at the outline-matched level."""
+    """Closed surface of the head (unprocessed triangles) at the outline-matched level.
+
+    The lattice has ``resolution`` vertices along the long side, but at most twice the
+    field's own grid: the density is trilinear between the field's vertices, so a finer
+    lattice adds triangles, not shape (a 64^3 field, as on small captures, gets 128).
+    """
     field = model.field.geometry
+    resolution = min(resolution, LATTICE_PER_FIELD_VERTEX * max(field.dims))
     lattice = GridGeometry.covering(field.low.cpu(), field.high.cpu(), resolution)
     density = model.field.density_on_grid(lattice).cpu()
     frames, renders = _hull_views(model, capture)

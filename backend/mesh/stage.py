@@ -22,7 +22,8 @@ MESH_STEPS = ("marching_cubes", "cleanup", "atlas", "bake")
 
 @dataclass(frozen=True)
 class MeshSettings:
-    """Density lattice vertices along the long side, face budget, texture size.
+    """Density lattice vertices along the long side (at most twice the field's grid),
+    face budget, texture size.
 
     20k faces keep the sample head's Chamfer distance (0.40% of its diagonal, as at 30k
     and 100k) and cost the atlas 2.6-3.4 s instead of 4.1-5.9 s at 30k; the quality
