@@ -30,8 +30,9 @@ from backend.nerf.hull import carve
 from backend.nerf.model import NerfModel, Rendering
 
 CARVE_VIEWS = 16
-LATTICE_PER_FIELD_VERTEX = 2
 CARVE_SIDE = 96
+# Lattice vertices per field vertex, at most: the field is trilinear between its own.
+MAX_LATTICE_OVERSAMPLING = 2
 # Depth maps for the hull sample at two voxels per step instead of half a voxel: on the
 # sample head the hull and the Chamfer distance are the same (0.740% against 0.743%) and
 # the renders take a third of the time.
@@ -59,7 +60,7 @@ def extract_surface(model: NerfModel, capture: Capture, resolution: int = 256) -
     lattice adds triangles, not shape (a 64^3 field, as on small captures, gets 128).
     """
     field = model.field.geometry
-    resolution = min(resolution, LATTICE_PER_FIELD_VERTEX * max(field.dims))
+    resolution = min(resolution, MAX_LATTICE_OVERSAMPLING * max(field.dims))
     lattice = GridGeometry.covering(field.low.cpu(), field.high.cpu(), resolution)
     density = model.field.density_on_grid(lattice).cpu()
     frames, renders = _hull_views(model, capture)
