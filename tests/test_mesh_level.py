@@ -67,6 +67,8 @@ def test_level_puts_the_outline_where_the_rendered_opacity_is_half():
     assert _radius_at(level) == pytest.approx(outline, abs=0.25 * lattice.voxel)
     # The rule it replaces, half opaque across a voxel, sits a voxel inside this shell.
     assert outline - _radius_at(half_opaque) > 0.9 * lattice.voxel
+    # A level far below the fallback (fog, on an under-trained field) is held at 1/16.
+    assert outline_level(density, lattice, box, views, fallback=1600.0) == 100.0
 
 
 def test_level_falls_back_where_no_outline_is_in_view():
