@@ -168,7 +168,7 @@ def _run_styles(args: argparse.Namespace, styles: list[Style]) -> int:
     report = run_pipeline(request)
     for style in report["styles"]:
         print(
-            f"{style['glb']}: style loss -{style['style_loss_reduction']:.0%}, "
+            f"{style['glb']}: style loss {-style['style_loss_reduction']:+.0%}, "
             f"consistency {style['consistency_short_rmse']:.3f} / "
             f"{style['consistency_long_rmse']:.3f}"
         )

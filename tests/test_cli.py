@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +36,12 @@ def test_nerf_command_writes_report_field_and_previews(tiny_capture_dir: Path, t
     assert len(list((out / "nerf").glob("heldout_*.png"))) == 4
 
 
-def test_demo_runs_the_pipeline_on_the_built_in_sample(tmp_path: Path):
+def test_demo_runs_the_pipeline_on_the_built_in_sample(tmp_path: Path, capsys):
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--steps", "100", "--style-steps", "3", "--offline"]
     assert main([*args, "--colornet-steps", "60"]) == 0
+    # The style loss's change carries one sign, whichever way three steps moved it.
+    assert re.search(r"stylized_strokes\.glb: style loss [+-]\d+%, ", capsys.readouterr().out)
     report = json.loads((out / "report.json").read_text())
     assert report["capture"]["frames"] == 56 and report["capture"]["width"] == 128
     assert report["nerf"]["psnr_heldout"] > 22.0
