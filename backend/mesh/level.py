@@ -36,6 +36,10 @@ BAND_PIXELS = 2
 # 60-step field of the test capture asked for 0.037, whose surface had six times the
 # triangles in 1259 pieces (at 1/16: 35 pieces, as at the fallback).
 LOWEST_FRACTION = 1.0 / 16.0
+# Rays near the outline run almost tangent to the surface, where the density changes
+# slowly along them: one sample per lattice voxel finds their maxima (on the sample head
+# the level moves 1.2% against half-voxel steps, in 0.47 s instead of 0.8 s).
+STEP_VOXELS = 1.0
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ def _ray_maxima(
     band: torch.Tensor,
 ) -> torch.Tensor:
     """Highest density each band pixel's ray meets inside the lattice, sampled every
-    half voxel with the lattice's own trilinear interpolation (what marching cubes sees)."""
+    STEP_VOXELS with the lattice's own trilinear interpolation (what marching cubes sees)."""
     rays = camera_rays(camera, box, density.device)
     pick = band.view(-1).to(density.device)
     origins, dirs = rays.origins[pick], rays.dirs[pick]
@@ -97,7 +101,7 @@ def _ray_maxima(
     t_low, t_high = (low - origins) / safe, (high - origins) / safe
     near = torch.minimum(t_low, t_high).max(dim=1).values.clamp(min=0.0)
     far = torch.maximum(t_low, t_high).min(dim=1).values
-    step = 0.5 * lattice.voxel
+    step = STEP_VOXELS * lattice.voxel
     count = max(int(float((far - near).max()) / step) + 2, 2)
     ts = near[:, None] + step * torch.arange(count, device=density.device)[None]
     points = origins[:, None] + ts[..., None] * dirs[:, None]
