@@ -34,7 +34,7 @@ BAND_PIXELS = 2
 # voxel (that only shrinks the surface), and never down into the fog an under-trained
 # field leaves around the head. The sample head's field takes 0.135 of the fallback; a
 # 60-step field of the test capture asked for 0.037, whose surface had six times the
-# triangles in 1259 pieces (at 1/16: 35 pieces, as at the fallback).
+# triangles in 1259 pieces (at 1/16: 35 pieces; at the fallback: 40).
 LOWEST_FRACTION = 1.0 / 16.0
 # Rays near the outline run almost tangent to the surface, where the density changes
 # slowly along them: one sample per lattice voxel finds their maxima (on the sample head
