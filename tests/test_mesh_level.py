@@ -11,6 +11,7 @@ import torch
 from backend.captures import Camera, Intrinsics, SceneBox
 from backend.mesh.level import OutlineView, outline_level
 from backend.nerf.grid import GridGeometry
+from tests.helpers import look_at
 
 # A soft sphere: density ramps linearly from 0 at RADIUS to PEAK at RADIUS - RAMP, the
 # shape of a trained field's shell (PEAK is 3.2 optical depths per voxel of the lattice).
@@ -27,13 +28,8 @@ def _radius_at(level: float) -> float:
 
 def _camera(direction: np.ndarray) -> Camera:
     """An 80 px camera 3 units from the origin, looking at it."""
-    forward = -direction / np.linalg.norm(direction)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    up = np.cross(right, forward)
-    c2w = np.eye(4)
-    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, up, -forward, -3.0 * forward
-    return Camera(Intrinsics(120.0, 120.0, 40.0, 40.0, 80, 80), c2w)
+    position = 3.0 * direction / np.linalg.norm(direction)
+    return Camera(Intrinsics(120.0, 120.0, 40.0, 40.0, 80, 80), look_at(position))
 
 
 def _opacity(camera: Camera) -> np.ndarray:

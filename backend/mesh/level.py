@@ -20,11 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from backend.captures import Camera, SceneBox
 from backend.nerf.grid import GridGeometry
+from backend.nerf.hull import neighbourhood_max
 from backend.nerf.rays import camera_rays
+from backend.nerf.sampler import box_intersection
 
 # Pixels whose opacity is strictly between these are on the outline; the band around
 # them is two pixels wide on each side, so the level's candidates cover the transition.
@@ -59,29 +60,25 @@ def outline_level(
 ) -> float:
     """Density level (per normalized unit) whose outlines match the views' opacity;
     ``fallback`` where the views show no outline (nothing in view, or all of it)."""
-    maxima, opacities = [], []
+    maxima, area = [], 0.0
     for view in views:
         band = _outline_band(view.opacity)
         if band.any():
             maxima.append(_ray_maxima(density, lattice, box, view.camera, band))
-            opacities.append(torch.from_numpy(view.opacity)[band])
-    if not maxima:
+            area += float(view.opacity[band].sum())
+    solid_rays = round(area)
+    if not maxima or solid_rays == 0:
         return fallback
     ranked = torch.cat(maxima).sort(descending=True).values
-    solid_rays = round(float(torch.cat(opacities).sum()))
-    if solid_rays == 0:
-        return fallback
     level = float(ranked[min(solid_rays, len(ranked)) - 1])
     return float(np.clip(level, fallback * LOWEST_FRACTION, fallback))
 
 
-def _outline_band(opacity: np.ndarray) -> torch.Tensor:
+def _outline_band(opacity: np.ndarray) -> np.ndarray:
     """Pixels (H, W bool) within BAND_PIXELS of a partly opaque one."""
-    alpha = torch.from_numpy(np.ascontiguousarray(opacity, dtype=np.float32))
     low, high = OUTLINE_OPACITY
-    edge = ((alpha > low) & (alpha < high)).float()[None, None]
-    size = 2 * BAND_PIXELS + 1
-    return F.max_pool2d(edge, size, stride=1, padding=BAND_PIXELS)[0, 0] > 0
+    edge = ((opacity > low) & (opacity < high)).astype(np.float32)
+    return neighbourhood_max(edge, BAND_PIXELS) > 0
 
 
 def _ray_maxima(
@@ -89,25 +86,19 @@ def _ray_maxima(
     lattice: GridGeometry,
     box: SceneBox,
     camera: Camera,
-    band: torch.Tensor,
+    band: np.ndarray,
 ) -> torch.Tensor:
     """Highest density each band pixel's ray meets inside the lattice, sampled every
     STEP_VOXELS with the lattice's own trilinear interpolation (what marching cubes sees)."""
     rays = camera_rays(camera, box, density.device)
-    pick = band.view(-1).to(density.device)
+    pick = torch.from_numpy(band.reshape(-1)).to(density.device)
     origins, dirs = rays.origins[pick], rays.dirs[pick]
     low, high = lattice.low.to(density.device), lattice.high.to(density.device)
-    safe = torch.where(dirs.abs() < 1e-9, torch.full_like(dirs, 1e-9), dirs)
-    t_low, t_high = (low - origins) / safe, (high - origins) / safe
-    near = torch.minimum(t_low, t_high).max(dim=1).values.clamp(min=0.0)
-    far = torch.maximum(t_low, t_high).min(dim=1).values
+    near, far = box_intersection(origins, dirs, low, high)
     step = STEP_VOXELS * lattice.voxel
     count = max(int(float((far - near).max()) / step) + 2, 2)
     ts = near[:, None] + step * torch.arange(count, device=density.device)[None]
     points = origins[:, None] + ts[..., None] * dirs[:, None]
-    unit = (2.0 * (points - low) / (high - low) - 1.0).flip(-1)
-    values = F.grid_sample(
-        density[None, None], unit.view(1, 1, 1, -1, 3), mode="bilinear", align_corners=True
-    ).view(ts.shape)
+    values = lattice.trilinear(density, points.view(-1, 3)).view(ts.shape)
     values = torch.where(ts <= far[:, None], values, torch.zeros((), device=values.device))
     return values.max(dim=1).values

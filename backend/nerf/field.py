@@ -133,18 +133,15 @@ class VoxelField(torch.nn.Module):
         resolution; points outside the field's box have zero density.
         """
         device = self.grid.table.device
-        raw = self.grid.dense_channel(0)[None, None]
+        raw = self.grid.dense_channel(0)
         vertices = lattice.vertices().to(device)
         out = torch.zeros(lattice.dims, device=device)
-        span = self.geometry.high - self.geometry.low
         for ix in range(lattice.dims[0]):
             points = vertices[ix].reshape(-1, 3)
             inside = self.geometry.inside(points)
             if inside.any():
-                unit = 2.0 * (points[inside] - self.geometry.low) / span - 1.0
-                grid = unit.flip(-1).view(1, 1, 1, -1, 3)
-                value = F.grid_sample(raw, grid, mode="bilinear", align_corners=True)
-                out[ix].view(-1)[inside] = F.softplus(value.view(-1)) / self.geometry.voxel
+                value = self.geometry.trilinear(raw, points[inside])
+                out[ix].view(-1)[inside] = F.softplus(value) / self.geometry.voxel
         return out
 
     @torch.no_grad()

@@ -45,6 +45,14 @@ class GridGeometry:
         ]
         return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
 
+    def trilinear(self, volume: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """A dense volume (Dx, Dy, Dz) on these vertices, trilinear at points (N, 3) -> (N,);
+        zero outside the box."""
+        low = self.low.to(points.device)
+        unit = 2.0 * (points - low) / (self.high.to(points.device) - low) - 1.0
+        grid = unit.flip(-1).view(1, 1, 1, -1, 3)
+        return F.grid_sample(volume[None, None], grid, mode="bilinear", align_corners=True).view(-1)
+
     def continuous_index(self, points: torch.Tensor) -> torch.Tensor:
         return (points - self.low) / self.voxel
 

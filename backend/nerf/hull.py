@@ -37,7 +37,7 @@ def carve(
         pixels, depth = camera.project(candidates)
         distance = np.linalg.norm(camera.center - capture.box.center)
         radius_px = camera.intrinsics.fx * geometry.voxel * capture.box.scale / distance
-        alpha = _neighbourhood_max(frame.rgba[..., 3], int(np.ceil(radius_px)) + 1)
+        alpha = neighbourhood_max(frame.rgba[..., 3], int(np.ceil(radius_px)) + 1)
         col, row = np.floor(pixels[:, 0]).astype(int), np.floor(pixels[:, 1]).astype(int)
         in_frame = (depth > 0) & (col >= 0) & (row >= 0)
         in_frame &= (col < frame.width) & (row < frame.height)
@@ -47,7 +47,7 @@ def carve(
         seen[alive[in_frame]] = True
         if depths is not None:
             surface = np.full(len(candidates), np.inf)
-            farthest = _neighbourhood_max(depths[index].astype(np.float32), 1)
+            farthest = neighbourhood_max(depths[index].astype(np.float32), 1)
             surface[in_frame] = farthest[row[in_frame], col[in_frame]]
             reach = np.linalg.norm(candidates - camera.center, axis=1) / capture.box.scale
             keep &= reach >= surface - 2.0 * geometry.voxel
@@ -57,8 +57,8 @@ def carve(
     return torch.from_numpy(inside & seen).view(geometry.dims)
 
 
-def _neighbourhood_max(image: np.ndarray, radius: int) -> np.ndarray:
-    """Maximum over a square neighbourhood (alpha or depth, one channel)."""
+def neighbourhood_max(image: np.ndarray, radius: int) -> np.ndarray:
+    """Maximum over a square neighbourhood (alpha, depth or a mask; one channel)."""
     tensor = torch.from_numpy(np.ascontiguousarray(image))[None, None]
     return F.max_pool2d(tensor, 2 * radius + 1, stride=1, padding=radius)[0, 0].numpy()
 

@@ -72,7 +72,7 @@ class Sampler:
         Rays that meet nothing get exit < enter.
         """
         geometry = field.geometry
-        near, far = _box_intersection(origins, dirs, geometry.low, geometry.high)
+        near, far = box_intersection(origins, dirs, geometry.low, geometry.high)
         cell = COARSE_FACTOR * geometry.voxel
         step = 0.5 * cell
         count = int(torch.clamp((far - near).max() / step, min=0).ceil().item()) + 1
@@ -128,7 +128,9 @@ class Sampler:
         )
 
 
-def _box_intersection(origins, dirs, low, high) -> tuple[torch.Tensor, torch.Tensor]:
+def box_intersection(origins, dirs, low, high) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per ray, where it enters (not before its origin) and leaves an axis-aligned box;
+    rays that miss it leave before they enter."""
     safe = torch.where(dirs.abs() < 1e-9, torch.full_like(dirs, 1e-9), dirs)
     t0, t1 = (low - origins) / safe, (high - origins) / safe
     near = torch.minimum(t0, t1).amax(dim=1).clamp_min(0.0)
