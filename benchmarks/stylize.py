@@ -26,6 +26,7 @@ from backend.device import resolve_device
 from backend.mesh.stage import MeshSettings, run_mesh_stage
 from backend.nerf.checkpoint import load_model
 from backend.nerf.config import preset
+from backend.nerf.metrics import composite_white, psnr
 from backend.nerf.trainer import Trainer
 from backend.raster import make_rasterizer, nvdiffrast_available
 from backend.sample import sample_capture_dir
@@ -118,13 +119,13 @@ def _heldout_psnr(mesh, capture, device: torch.device) -> float:
     rasterizer = make_rasterizer("auto", device)
     tensors = MeshTensors.of(mesh, device)
     texture = torch.tensor(mesh.texture, device=device)
-    scores = []
-    for frame in capture.heldout:
-        image = render(rasterizer, tensors, texture, frame.camera, supersample=4).image
-        alpha = frame.rgba[..., 3:]
-        truth = frame.rgba[..., :3] * alpha + (1.0 - alpha)
-        error = float(np.mean((image.cpu().numpy() - truth) ** 2))
-        scores.append(-10.0 * np.log10(max(error, 1e-10)))
+    scores = [
+        psnr(
+            render(rasterizer, tensors, texture, frame.camera, supersample=4).image.cpu().numpy(),
+            composite_white(frame.rgba),
+        )
+        for frame in capture.heldout
+    ]
     return round(float(np.mean(scores)), 2)
 
 
