@@ -9,10 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from backend.captures import load_capture
 from backend.errors import CaptureError
+from backend.nerf.config import NerfConfig
+from backend.nerf.trainer import Trainer
 from tests.helpers import read_json, write_json, write_synthetic_capture
 
 
@@ -135,3 +138,16 @@ def test_cli_reports_a_bad_capture_in_one_line_without_traceback(tmp_path: Path)
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ") and "frame 2" in result.stderr
     assert sorted(p.name for p in root.rglob("*")) == before
+
+
+def test_training_refuses_a_capture_whose_images_are_all_transparent(tmp_path: Path):
+    """Alpha zero everywhere loads (alpha is optional per pixel) but leaves nothing to fit:
+    the trainer says so instead of failing to draw a batch from no rays."""
+    root = write_synthetic_capture(tmp_path / "capture")
+    for path in (root / "train").glob("*.png"):
+        pixels = np.array(Image.open(path))
+        pixels[..., 3] = 0
+        Image.fromarray(pixels, "RGBA").save(path)
+    capture = load_capture(root)
+    with pytest.raises(CaptureError, match="no training pixel shows the subject"):
+        Trainer(capture, NerfConfig(steps=10), torch.device("cpu"))

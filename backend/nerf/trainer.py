@@ -11,6 +11,7 @@ import torch
 from tqdm import tqdm
 
 from backend.captures import Capture
+from backend.errors import CaptureError
 from backend.nerf.background import Background
 from backend.nerf.config import NerfConfig
 from backend.nerf.field import VoxelField
@@ -53,6 +54,11 @@ class Trainer:
         self.sampler.refresh(self.field)
         self.background = Background(learned=not capture.has_alpha).to(device)
         self.rays = self._useful_rays(frame_rays(capture.train, capture.box, device))
+        if len(self.rays) == 0:
+            raise CaptureError(
+                f"{capture.root}: no training pixel shows the subject (every image's alpha is"
+                " transparent where the cameras look): check the images' alpha channel"
+            )
         self.optimizer = self._optimizer()
         self.step = 0
         self.seconds = 0.0
