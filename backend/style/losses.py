@@ -2,6 +2,8 @@
 
 All feature losses take dicts of named activations (B, C, H, W) as the extractor returns
 them and average over layers, so their scale does not depend on how many layers are used.
+The style losses take an optional mask (B, 1, H, W) of the rendered image's pixels that
+count; the style image's features always count whole.
 """
 
 from __future__ import annotations
@@ -9,41 +11,72 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+Mask = torch.Tensor | None
 
-def gram(features: torch.Tensor) -> torch.Tensor:
-    """Normalized Gram matrix (B, C, C): channel co-activations over all positions."""
+
+def layer_weights(mask: Mask, features: torch.Tensor) -> torch.Tensor:
+    """Per-position weights (B, 1, H*W) for one layer: the image-sized ``mask`` (B, 1, H, W)
+    area-averaged to the layer's size, or ones where there is no mask."""
+    b, _, h, w = features.shape
+    if mask is None:
+        return features.new_ones(b, 1, h * w)
+    return F.adaptive_avg_pool2d(mask, (h, w)).flatten(2)
+
+
+def gram(features: torch.Tensor, mask: Mask = None) -> torch.Tensor:
+    """Normalized Gram matrix (B, C, C): channel co-activations over the (masked)
+    positions. A mask keeps the background out: its fixed colour cannot be stylized, and
+    counted in, it would pull the head's statistics to make up for it (Gatys et al. 2017,
+    spatial control)."""
     b, c, h, w = features.shape
     flat = features.reshape(b, c, h * w)
-    return flat @ flat.transpose(1, 2) / (c * h * w)
+    weights = layer_weights(mask, features)
+    total = weights.sum(-1, keepdim=True).clamp(min=1e-6)
+    return (flat * weights) @ flat.transpose(1, 2) / (c * total)
 
 
-def gram_loss(ours: dict[str, torch.Tensor], style: dict[str, torch.Tensor]) -> torch.Tensor:
-    return _mean(F.mse_loss(gram(ours[k]), gram(style[k]).expand_as(gram(ours[k]))) for k in ours)
+def gram_loss(
+    ours: dict[str, torch.Tensor], style: dict[str, torch.Tensor], mask: Mask = None
+) -> torch.Tensor:
+    terms = []
+    for k in ours:
+        g = gram(ours[k], mask)
+        terms.append(F.mse_loss(g, gram(style[k]).expand_as(g)))
+    return _mean(terms)
 
 
-def mean_std_loss(ours: dict[str, torch.Tensor], style: dict[str, torch.Tensor]) -> torch.Tensor:
+def mean_std_loss(
+    ours: dict[str, torch.Tensor], style: dict[str, torch.Tensor], mask: Mask = None
+) -> torch.Tensor:
     """AdaIN statistics: match per-channel mean and standard deviation."""
 
-    def stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        flat = x.flatten(2)
-        return flat.mean(-1), (flat.var(-1) + 1e-5).sqrt()
+    def stats(x: torch.Tensor, m: Mask) -> tuple[torch.Tensor, torch.Tensor]:
+        flat, weights = x.flatten(2), layer_weights(m, x)
+        total = weights.sum(-1).clamp(min=1e-6)
+        mean = (flat * weights).sum(-1) / total
+        variance = (weights * (flat - mean[..., None]) ** 2).sum(-1) / total
+        return mean, (variance + 1e-5).sqrt()
 
     terms = []
     for k in ours:
-        (m1, s1), (m2, s2) = stats(ours[k]), stats(style[k])
+        (m1, s1), (m2, s2) = stats(ours[k], mask), stats(style[k], None)
         terms.append(F.mse_loss(m1, m2.expand_as(m1)) + F.mse_loss(s1, s2.expand_as(s1)))
     return _mean(terms)
 
 
-def nnfm_loss(ours: dict[str, torch.Tensor], style: dict[str, torch.Tensor]) -> torch.Tensor:
+def nnfm_loss(
+    ours: dict[str, torch.Tensor], style: dict[str, torch.Tensor], mask: Mask = None
+) -> torch.Tensor:
     """Nearest-neighbour feature matching (ARF): each rendered feature moves towards its
-    most similar style feature, by cosine distance."""
+    most similar style feature, by cosine distance (averaged over the masked positions)."""
     terms = []
     for k in ours:
         a = F.normalize(ours[k].flatten(2).transpose(1, 2), dim=-1)
         b = F.normalize(style[k].flatten(2).transpose(1, 2), dim=-1)
         similarity = a @ b.expand(a.shape[0], -1, -1).transpose(1, 2)
-        terms.append((1.0 - similarity.max(dim=-1).values).mean())
+        distance = 1.0 - similarity.max(dim=-1).values
+        weights = layer_weights(mask, ours[k])[:, 0]
+        terms.append((distance * weights).sum() / weights.sum().clamp(min=1e-6))
     return _mean(terms)
 
 
