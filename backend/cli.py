@@ -176,7 +176,9 @@ def _run_styles(args: argparse.Namespace, styles: list[Style]) -> int:
         (heldout,) = report["colornet"]["heldout"]
         print(
             f"{report['colornet']['glb']}: colour net on unseen style '{heldout['name']}', "
-            f"style gap {heldout['style_gap']:+.0%}, RMSE to its optimization "
+            f"style loss {-heldout['style_loss_reduction_colornet']:+.0%} "
+            f"(optimized: {-heldout['style_loss_reduction_optimized']:+.0%}, "
+            f"gap {heldout['style_gap']:+.0%}), RMSE to its optimization "
             f"{heldout['rmse_to_optimized']:.3f}, applied in {heldout['apply_seconds']:.2f} s"
         )
     print(f"report: {args.out / 'report.json'}; preview: {args.out / 'preview.png'}")

@@ -64,10 +64,15 @@ def main() -> None:
     if args.seed_reference:
         result["seed_reference"] = _seed_reference(args.run_dir, applier, device)
     print(json.dumps(result, indent=2))
-    print(f"\n{'held-out style':<16} {'style gap':>10} {'RMSE':>8} {'short':>7} {'long':>7}")
+    print(
+        f"\n{'held-out style':<16} {'reduction':>10} {'optimized':>10} {'style gap':>10} "
+        f"{'RMSE':>8} {'short':>7} {'long':>7}"
+    )
     for h in colornet["heldout"]:
         print(
-            f"{h['name']:<16} {h['style_gap']:>+10.1%} {h['rmse_to_optimized']:>8.3f} "
+            f"{h['name']:<16} {h.get('style_loss_reduction_colornet', float('nan')):>10.1%} "
+            f"{h.get('style_loss_reduction_optimized', float('nan')):>10.1%} "
+            f"{h['style_gap']:>+10.1%} {h['rmse_to_optimized']:>8.3f} "
             f"{h['consistency_short_rmse']:>7.3f} {h['consistency_long_rmse']:>7.3f}"
         )
     print(f"\nload {load_seconds:.2f} s; apply (texture baked), seconds per style:")

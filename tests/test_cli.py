@@ -41,7 +41,9 @@ def test_demo_runs_the_pipeline_on_the_built_in_sample(tmp_path: Path, capsys):
     args = ["demo", "--out", str(out), "--steps", "100", "--style-steps", "3", "--offline"]
     assert main([*args, "--colornet-steps", "60"]) == 0
     # The style loss's change carries one sign, whichever way three steps moved it.
-    assert re.search(r"stylized_strokes\.glb: style loss [+-]\d+%, ", capsys.readouterr().out)
+    printed = capsys.readouterr().out
+    assert re.search(r"stylized_strokes\.glb: style loss [+-]\d+%, ", printed)
+    assert re.search(r"'waves', style loss [+-]\d+% \(optimized: [+-]\d+%, gap [+-]\d+%\)", printed)
     report = json.loads((out / "report.json").read_text())
     assert report["capture"]["frames"] == 56 and report["capture"]["width"] == 128
     assert report["nerf"]["psnr_heldout"] > 22.0

@@ -120,10 +120,12 @@ def test_heldout_style_gap_is_measured_and_under_its_floor(tiny_run, applier):
             applier, tiny_run.stylizer, HELDOUT, BUILTIN_STYLES[HELDOUT](64)
         )
     summary = result.summary()
-    # Three training styles, 40 optimization steps and random VGG19 weights: measured 0.48
-    # gap and 0.26 RMSE (the colour-transferred start alone is 0.53 from the optimized
-    # texture). The benchmark measures the product setting against the targets.
+    # Three training styles, 40 optimization steps and random VGG19 weights: measured 0.49
+    # gap and 0.13 RMSE; the colour net removes 25% of the unstylized head's style loss,
+    # the optimization 50%. The benchmark measures the product setting against the
+    # issue's targets.
     assert summary["style_gap"] < 1.0, summary
+    assert summary["style_loss_reduction_colornet"] > 0.1, summary
     assert summary["rmse_to_optimized"] < 0.35, summary
     assert summary["apply_seconds"] < 10.0, summary
 

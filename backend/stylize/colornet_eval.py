@@ -2,7 +2,9 @@
 
 For a held-out style, the colour net's texture (one forward pass) and stage 2's texture
 (a full optimization of that style) are compared over the same evaluation views: style
-loss gap, image RMSE between the two renders, and the colour net's own consistency.
+loss gap, image RMSE between the two renders, and the colour net's own consistency. The
+gap is relative to the optimization's loss, which can come close to zero; how far each
+moved from the unstylized head's loss says more about the colour net on its own.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from backend.stylize.texture import Stylizer
 @dataclass(frozen=True)
 class HeldoutResult:
     name: str
+    style_loss_original: float
     style_loss_colornet: float
     style_loss_optimized: float
     rmse_to_optimized: float
@@ -35,10 +38,16 @@ class HeldoutResult:
             self.style_loss_optimized, 1e-12
         )
 
+    def reduction(self, loss: float) -> float:
+        """How much of the unstylized head's style loss ``loss`` removes."""
+        return 1.0 - loss / max(self.style_loss_original, 1e-12)
+
     def summary(self) -> dict[str, object]:
         return {
             "name": self.name,
             "style_gap": round(self.style_gap, 4),
+            "style_loss_reduction_colornet": round(self.reduction(self.style_loss_colornet), 4),
+            "style_loss_reduction_optimized": round(self.reduction(self.style_loss_optimized), 4),
             "rmse_to_optimized": round(self.rmse_to_optimized, 4),
             "style_loss_colornet": self.style_loss_colornet,
             "style_loss_optimized": self.style_loss_optimized,
@@ -61,9 +70,11 @@ def evaluate_heldout(
     b = torch.tensor(optimized.mesh.texture, device=device)
     views = stylizer.evaluation
     short, long = stylizer.consistency(a)
+    target = stylizer.style_target(image)
     result = HeldoutResult(
         name,
-        stylizer.style_loss(a, stylizer.style_target(image), views),
+        stylizer.style_loss(stylizer.original, target, views),
+        stylizer.style_loss(a, target, views),
         optimized.style_loss_after,
         stylizer.render_rmse(a, b, views),
         short,
