@@ -56,8 +56,8 @@ class StylizeSettings:
 
     ``finest_voxels`` (default: half of ``render_size``) sizes the finest offset grid
     across the head so that one voxel covers about one rendered pixel: finer detail is
-    resampled differently from each view. At 64 px a 128 grid gave consistency
-    0.022 / 0.069 on the test head, 32 gave 0.013 / 0.054 at the same style loss.
+    resampled differently from each view. At 64 px on the test head a 128 grid gave
+    consistency 0.026 / 0.075 (reduction 95%), 32 gave 0.013 / 0.055 (92%).
     """
 
     steps: int = 150
