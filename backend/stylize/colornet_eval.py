@@ -70,11 +70,10 @@ def evaluate_heldout(
     b = torch.tensor(optimized.mesh.texture, device=device)
     views = stylizer.evaluation
     short, long = stylizer.consistency(a)
-    target = stylizer.style_target(image)
     result = HeldoutResult(
         name,
-        stylizer.style_loss(stylizer.original, target, views),
-        stylizer.style_loss(a, target, views),
+        optimized.style_loss_before,
+        stylizer.style_loss(a, stylizer.style_target(image), views),
         optimized.style_loss_after,
         stylizer.render_rmse(a, b, views),
         short,
