@@ -20,3 +20,7 @@ class CheckpointError(BackendError):
 
 class JobCancelled(BackendError):
     """Raised from a progress callback to stop a run; the run leaves finished stages intact."""
+
+
+class WeightsError(BackendError):
+    """Pretrained weights that are missing, fail their checksum or cannot be read."""
