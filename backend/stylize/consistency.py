@@ -18,15 +18,22 @@ head, most of the 0.04 target; with both, 0.007.
 Views lie on an arc through the frontal view, ``ARC_STEP_DEGREES`` apart: short range is
 the mean over all adjacent pairs, long range the arc's two ends, each pair warped both
 ways, so one unlucky pair does not decide the number.
+
+Each pair is also scored by LPIPS, as published peers report consistency: the view and
+the other view warped into it, compared over the warped pixels only (elsewhere the
+warped image keeps the view's own colours, so nothing else differs).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from backend.captures import Camera, Capture
+from backend.style.judge import Judge
 from backend.stylize.views import Frame, MeshTensors, orbit_views, render
 
 VISIBILITY_PIXELS = 1.5
@@ -42,34 +49,74 @@ def consistency_arc(capture: Capture, size: int) -> list[Camera]:
     return orbit_views(capture, ARC_VIEWS, size, ARC_STEP_DEGREES * (ARC_VIEWS - 1))
 
 
+@dataclass(frozen=True)
+class Consistency:
+    """Short- and long-range warp RMSE and LPIPS of one textured head."""
+
+    short_rmse: float
+    long_rmse: float
+    short_lpips: float
+    long_lpips: float
+
+    def summary(self, suffix: str = "") -> dict[str, float]:
+        return {
+            f"consistency_short_rmse{suffix}": round(self.short_rmse, 5),
+            f"consistency_long_rmse{suffix}": round(self.long_rmse, 5),
+            f"consistency_short_lpips{suffix}": round(self.short_lpips, 5),
+            f"consistency_long_lpips{suffix}": round(self.long_lpips, 5),
+        }
+
+
+@dataclass(frozen=True)
+class Warp:
+    """View A's colours at view B's pixels (H, W, 3), B's own where ``valid`` (H, W) is
+    false, and the RMSE over the valid pixels."""
+
+    image: torch.Tensor
+    valid: torch.Tensor
+    rmse: float
+
+
 @torch.no_grad()
 def arc_consistency(
-    rasterizer, mesh: MeshTensors, texture: torch.Tensor, arc: list[Camera]
-) -> tuple[float, float]:
-    """(short, long) warp RMSE of a textured mesh over the arc's views."""
+    rasterizer, mesh: MeshTensors, texture: torch.Tensor, arc: list[Camera], judge: Judge
+) -> Consistency:
+    """Warp RMSE and LPIPS of a textured mesh over the arc's views."""
     frames = [render(rasterizer, mesh, texture, c, SUPERSAMPLE) for c in arc]
 
-    def both_ways(i: int, j: int) -> float:
-        errors = [
-            warp_rmse(frames[i], arc[i], frames[j], arc[j]),
-            warp_rmse(frames[j], arc[j], frames[i], arc[i]),
-        ]
-        return float(np.nanmean(errors))
+    def both_ways(i: int, j: int) -> tuple[float, float]:
+        scores = []
+        for a, b in ((i, j), (j, i)):
+            warped = warp(frames[a], arc[a], frames[b], arc[b])
+            if warped is not None:
+                image = frames[b].image.to(judge.device)
+                distance = judge.perceptual_distance(
+                    image[None], warped.image.to(judge.device)[None], warped.valid[None]
+                )
+                scores.append((warped.rmse, distance))
+        return tuple(np.mean(scores, axis=0)) if scores else (float("nan"), float("nan"))
 
-    short = float(np.nanmean([both_ways(i, i + 1) for i in range(len(arc) - 1)]))
-    return short, both_ways(0, len(arc) - 1)
+    short = np.nanmean([both_ways(i, i + 1) for i in range(len(arc) - 1)], axis=0)
+    long = both_ways(0, len(arc) - 1)
+    return Consistency(float(short[0]), float(long[0]), float(short[1]), float(long[1]))
 
 
 def warp_rmse(a: Frame, camera_a: Camera, b: Frame, camera_b: Camera) -> float:
-    """RMSE of B's colours against A's at the same surface points, over co-visible pixels
-    that both cameras see within ``MAX_VIEW_ANGLE_DEGREES`` of the surface normal."""
+    """RMSE of B's colours against A's at the same surface points (see :func:`warp`)."""
+    warped = warp(a, camera_a, b, camera_b)
+    return float("nan") if warped is None else warped.rmse
+
+
+def warp(a: Frame, camera_a: Camera, b: Frame, camera_b: Camera) -> Warp | None:
+    """A warped into B over co-visible pixels that both cameras see within
+    ``MAX_VIEW_ANGLE_DEGREES`` of the surface normal; None where there are none."""
     size = 2 * SILHOUETTE_MARGIN + 1
     interior = -F.max_pool2d(-b.coverage[None, None], size, stride=1, padding=SILHOUETTE_MARGIN)
-    covered = interior[0, 0] > 0
-    points = b.points[covered].detach().cpu().numpy().astype(np.float64)
-    normals = b.normals[covered].detach().cpu().numpy().astype(np.float64)
+    covered = (interior[0, 0] > 0).cpu()
+    points = b.points.cpu()[covered].numpy().astype(np.float64)
+    normals = b.normals.cpu()[covered].numpy().astype(np.float64)
     if len(points) == 0:
-        return float("nan")
+        return None
     facing = _facing(points, normals, camera_a) & _facing(points, normals, camera_b)
     pixels, depth = camera_a.project(points)
     k = camera_a.intrinsics
@@ -84,12 +131,17 @@ def warp_rmse(a: Frame, camera_a: Camera, b: Frame, camera_b: Camera) -> float:
     gap = np.linalg.norm(surface_a[row[idx], col[idx]] - points[idx], axis=1)
     visible[idx] = hit & (gap < footprint[idx] * 2.0) & facing[idx]
     if not visible.any():
-        return float("nan")
+        return None
     grid = torch.tensor(pixels[visible] / [k.width, k.height] * 2.0 - 1.0, dtype=torch.float32)
     image_a = a.image.detach().cpu().permute(2, 0, 1)[None]
     sampled = F.grid_sample(image_a, grid[None, None], align_corners=False)[0, :, 0].T
-    colours_b = b.image.detach().cpu()[covered.cpu()][torch.from_numpy(visible)]
-    return float(torch.sqrt(torch.mean((sampled - colours_b) ** 2)))
+    image_b = b.image.detach().cpu()
+    valid = torch.zeros_like(covered)
+    valid[covered] = torch.from_numpy(visible)
+    warped = image_b.clone()
+    warped[valid] = sampled
+    rmse = float(torch.sqrt(torch.mean((sampled - image_b[valid]) ** 2)))
+    return Warp(warped, valid, rmse)
 
 
 def _facing(points: np.ndarray, normals: np.ndarray, camera: Camera) -> np.ndarray:

@@ -1,0 +1,98 @@
+"""Judge a stylized head from the capture's held-out cameras, beside the unstylized head.
+
+The held-out cameras are views no optimization drew from. Each is rendered at
+``JUDGE_SIZE`` px along its long side with 2 x 2 samples per pixel (a production
+renderer's antialiasing), and only the head's pixels count. The unstylized head's
+renders are made once and give every figure its baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from backend.captures import Camera, Capture
+from backend.style.judge import Judge, StyleFigures
+from backend.stylize.views import MeshTensors, render
+
+JUDGE_SIZE = 256
+JUDGE_SUPERSAMPLE = 2
+JUDGE_VIEWS = 8
+
+
+@dataclass(frozen=True)
+class JudgeFigures:
+    """A result's judge figures and the unstylized head's against the same style."""
+
+    stylized: StyleFigures
+    unstylized: StyleFigures
+    content_lpips: float
+
+    def summary(self) -> dict[str, float]:
+        ours, base = self.stylized, self.unstylized
+        return {
+            "judge_meanstd_distance": round(ours.meanstd_distance, 4),
+            "judge_meanstd_distance_unstylized": round(base.meanstd_distance, 4),
+            "judge_meanstd_gain": round(1.0 - ours.meanstd_distance / base.meanstd_distance, 4),
+            "judge_cov_cosine": round(ours.cov_cosine, 4),
+            "judge_cov_cosine_unstylized": round(base.cov_cosine, 4),
+            "judge_cov_cosine_ratio": round(ours.cov_cosine / max(base.cov_cosine, 1e-6), 3),
+            "content_lpips": round(self.content_lpips, 4),
+        }
+
+
+def judge_cameras(capture: Capture, size: int = JUDGE_SIZE) -> list[Camera]:
+    """The held-out cameras (else every 8th training one) at ``size`` px, long side."""
+    frames = capture.heldout or capture.train[::8]
+    cameras = []
+    for frame in frames[:JUDGE_VIEWS]:
+        k = frame.camera.intrinsics
+        scale = size / max(k.width, k.height)
+        resized = k.resized(round(k.width * scale), round(k.height * scale))
+        cameras.append(Camera(resized, frame.camera.c2w))
+    return cameras
+
+
+class HeldoutJudge:
+    """The judge over one head's held-out renders, with the unstylized baseline."""
+
+    def __init__(
+        self,
+        judge: Judge,
+        rasterizer,
+        mesh: MeshTensors,
+        original: torch.Tensor,
+        capture: Capture,
+    ):
+        self.judge, self.rasterizer, self.mesh = judge, rasterizer, mesh
+        self.cameras = judge_cameras(capture)
+        self.original_images, self.masks = self.renders(original)
+
+    @torch.no_grad()
+    def renders(
+        self, texture: torch.Tensor, mesh: MeshTensors | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (V, H, W, 3) and head masks (V, H, W) on the judge's device."""
+        frames = [
+            render(self.rasterizer, mesh or self.mesh, texture, c, JUDGE_SUPERSAMPLE)
+            for c in self.cameras
+        ]
+        device = self.judge.device
+        images = torch.stack([f.image for f in frames]).to(device)
+        return images, torch.stack([f.coverage for f in frames]).to(device)
+
+    @torch.no_grad()
+    def evaluate(
+        self, texture: torch.Tensor, style: np.ndarray, mesh: MeshTensors | None = None
+    ) -> JudgeFigures:
+        """Figures of ``texture`` (on ``mesh`` when the geometry moved) for ``style``."""
+        target = self.judge.style_statistics(torch.tensor(style, device=self.judge.device))
+        images, masks = self.renders(texture, mesh)
+        both = masks * self.masks
+        return JudgeFigures(
+            self.judge.compare(self.judge.statistics(images, masks), target),
+            self.judge.compare(self.judge.statistics(self.original_images, self.masks), target),
+            self.judge.perceptual_distance(images, self.original_images, both),
+        )
