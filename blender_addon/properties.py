@@ -23,6 +23,7 @@ BUILTIN_STYLES = (
     "shards",
     "hatch",
     "halftone",
+    "painting",
 )
 
 

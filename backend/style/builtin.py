@@ -118,6 +118,49 @@ def halftone(size: int = SIZE) -> np.ndarray:
     )
 
 
+def painting(size: int = SIZE) -> np.ndarray:
+    """Impasto brushwork: short curved strokes of night blues, ochres and whites that
+    follow a swirling flow, over an underpainting of the same palette."""
+    rng = np.random.default_rng(11)
+    x, y = _grid(size)
+    palette = np.array(
+        [
+            [0.08, 0.14, 0.38],
+            [0.16, 0.32, 0.62],
+            [0.45, 0.62, 0.8],
+            [0.93, 0.82, 0.35],
+            [0.85, 0.55, 0.15],
+            [0.95, 0.93, 0.82],
+            [0.1, 0.3, 0.25],
+        ],
+        np.float32,
+    )
+    field = 0.5 + 0.5 * np.sin(3 * x + 2 * np.sin(4 * y)) * np.cos(2.5 * y - 1.5 * x)
+    image = palette[np.clip((field * 4.99).astype(int), 0, 4)].astype(np.float32)
+    for _ in range(size * 7):
+        px, py = rng.uniform(0, size, 2)
+        colour = palette[rng.integers(len(palette))] * rng.uniform(0.85, 1.1)
+        radius = rng.uniform(1.2, 2.8) * size / 256
+        for _ in range(int(rng.integers(5, 12))):
+            angle = 3.0 * np.sin(px / size * 5) + 2.0 * np.cos(py / size * 6)
+            px, py = px + 2.0 * np.cos(angle), py + 2.0 * np.sin(angle)
+            _dab(image, px, py, radius, colour)
+    return np.clip(image, 0.0, 1.0)
+
+
+def _dab(image: np.ndarray, cx: float, cy: float, radius: float, colour: np.ndarray) -> None:
+    """Paint a round dab of ``radius`` px at (cx, cy), clipped at the borders."""
+    size = image.shape[0]
+    r = int(np.ceil(radius))
+    top, left = max(0, int(cy) - r), max(0, int(cx) - r)
+    bottom, right = min(size, int(cy) + r + 1), min(size, int(cx) + r + 1)
+    if top >= bottom or left >= right:
+        return
+    yy, xx = np.mgrid[top:bottom, left:right]
+    inside = (yy + 0.5 - cy) ** 2 + (xx + 0.5 - cx) ** 2 <= radius**2
+    image[top:bottom, left:right][inside] = colour
+
+
 BUILTIN_STYLES: dict[str, Callable[[int], np.ndarray]] = {
     "strokes": strokes,
     "stipple": stipple,
@@ -128,4 +171,5 @@ BUILTIN_STYLES: dict[str, Callable[[int], np.ndarray]] = {
     "shards": shards,
     "hatch": hatch,
     "halftone": halftone,
+    "painting": painting,
 }
