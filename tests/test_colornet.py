@@ -17,16 +17,19 @@ from backend.errors import BackendError, CheckpointError
 from backend.mesh.glb import read_glb, write_glb
 from backend.mesh.stage import MeshSettings, run_mesh_stage
 from backend.nerf.checkpoint import save_model
+from backend.pretrained.networks import FeatureExtractor
+from backend.pretrained.registry import load_backbone
 from backend.raster import make_rasterizer
 from backend.style.builtin import BUILTIN_STYLES
+from backend.style.encoder import STAT_LAYERS
 from backend.style.images import read_style_image
-from backend.style.vgg import FeatureExtractor, random_features
+from backend.style.judge import Judge
 from backend.stylize.apply import StyleApplier
 from backend.stylize.colornet import ColorNetConfig
 from backend.stylize.colornet_eval import evaluate_heldout
 from backend.stylize.colornet_io import SavedColorNet, save_colornet
 from backend.stylize.colornet_train import TrainingStyle, train_colornet
-from backend.stylize.texture import STYLE_LAYERS, Stylizer, StylizeSettings
+from backend.stylize.texture import Stylizer, StylizeSettings
 from tests.conftest import SMALL_NERF
 
 TRAINING = ("strokes", "stipple", "mosaic")
@@ -50,9 +53,10 @@ def tiny_run(trained_tiny, tmp_path_factory) -> TinyRun:
     mesh = run_mesh_stage(model, capture, MeshSettings(64, 4000, 128)).mesh
     write_glb(mesh, folder / "mesh.glb")
     rasterizer = make_rasterizer("torch", CPU)
-    extractor = FeatureExtractor(random_features(), STYLE_LAYERS)
+    backbone = load_backbone("vgg16", download=False)
     settings = StylizeSettings(steps=40, render_size=64, pool_views=8)
-    stylizer = Stylizer(mesh, capture, extractor, rasterizer, settings, CPU)
+    judge = Judge.load(download=False)
+    stylizer = Stylizer(mesh, capture, backbone, judge, rasterizer, settings, CPU)
     styles = []
     for name in TRAINING:
         image = BUILTIN_STYLES[name](64)
@@ -60,9 +64,16 @@ def tiny_run(trained_tiny, tmp_path_factory) -> TinyRun:
     config = ColorNetConfig(steps=300, batch=2048, views=8, view_size=48, crops=4)
     started = time.perf_counter()
     trained = train_colornet(
-        mesh, capture, model.field, styles, extractor, rasterizer, config, True
+        mesh,
+        capture,
+        model.field,
+        styles,
+        FeatureExtractor(backbone, STAT_LAYERS),
+        rasterizer,
+        config,
+        True,
     )
-    saved = SavedColorNet(trained.net, trained.codes, True, "random")
+    saved = SavedColorNet(trained.net, trained.codes, True, backbone.provenance)
     save_colornet(saved, folder, {})
     return TinyRun(folder, stylizer, time.perf_counter() - started)
 
@@ -120,12 +131,16 @@ def test_heldout_style_gap_is_measured_and_under_its_floor(tiny_run, applier):
             applier, tiny_run.stylizer, HELDOUT, BUILTIN_STYLES[HELDOUT](64)
         )
     summary = result.summary()
-    # Three training styles, 40 optimization steps and random VGG19 weights: measured 0.49
-    # gap and 0.13 RMSE; the colour net removes 25% of the unstylized head's style loss,
-    # the optimization 50%. The benchmark measures the product setting against the
-    # issue's targets.
-    assert summary["style_gap"] < 1.0, summary
-    assert summary["style_loss_reduction_colornet"] > 0.1, summary
+    # Three training styles, 40 optimization steps at 64 px, ImageNet VGG16: the judge
+    # puts the colour net's head 2.0% closer to the style than the unstylized head and
+    # the optimization's 4.9% (gap 2.9 points, covariance ratios 1.04 and 1.06); RMSE
+    # between them 0.16; style loss -9% and -28%. The benchmark measures the product
+    # setting against the targets.
+    colornet, optimized = summary["judge_colornet"], summary["judge_optimized"]
+    assert colornet["judge_meanstd_gain"] > 0.0, summary
+    assert summary["judge_gain_gap_points"] < 10.0, summary
+    assert colornet["judge_cov_cosine_ratio"] > optimized["judge_cov_cosine_ratio"] - 0.3
+    assert summary["style_loss_reduction_colornet"] > 0.03, summary
     assert summary["rmse_to_optimized"] < 0.35, summary
     assert summary["apply_seconds"] < 10.0, summary
 
@@ -147,6 +162,8 @@ def test_apply_style_command_writes_a_mixed_glb(tiny_run, applier, tmp_path: Pat
     assert main([*args, "--mix", str(waves), "--t", "0.3", "--strength", "0.8"]) == 0
     mesh, extras = read_glb(out)
     assert extras["style"] == "ink" and extras["mix"] == "w" and extras["strength"] == 0.8
+    assert extras["weights"]["features"]["network"] == "vgg16"
+    assert "features: vgg16 (imagenet weights" in capsys.readouterr().out
     expected = applier.apply(read_style_image(ink), read_style_image(waves), 0.3, 0.8).texture
     assert np.abs(mesh.texture - expected).max() <= 1 / 255 + 1e-6
     assert main([*args, "--t", "1.5"]) == 2

@@ -1,8 +1,7 @@
-"""Style images, VGG19 loading, losses, and texture stylization on a tiny mesh."""
+"""Style images, losses, the judge, and texture stylization on a tiny mesh."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +11,14 @@ import trimesh
 from PIL import Image
 
 from backend.captures import load_capture
+from backend.pretrained.registry import load_backbone
 from backend.raster import make_rasterizer
 from backend.style import losses
 from backend.style.builtin import BUILTIN_STYLES
 from backend.style.images import StyleImageError, read_style_image
-from backend.style.vgg import CHECKPOINT, FeatureExtractor, load_features, random_features
+from backend.style.judge import Judge
 from backend.stylize.offsets import VertexOffsets
-from backend.stylize.texture import STYLE_LAYERS, Stylizer, StylizeSettings
+from backend.stylize.texture import Stylizer, StylizeSettings
 from backend.stylize.volume_texture import VolumePyramid
 from tests.head_helpers import patterned_head
 
@@ -48,20 +48,6 @@ def test_style_images_are_converted_or_refused(tmp_path: Path):
         with pytest.raises(StyleImageError, match=expected.split()[0]) as caught:
             read_style_image(path)
         assert str(path) in str(caught.value)
-
-
-def test_vgg_falls_back_to_seeded_random_weights_with_a_warning(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    checkpoints = tmp_path / "hub" / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    (checkpoints / CHECKPOINT).write_bytes(b"not the real weights")
-    with pytest.warns(UserWarning, match="SHA-256"):
-        features, weights = load_features(download=False)
-    assert weights.kind == "random"
-    reference = random_features()
-    for ours, theirs in zip(features.parameters(), reference.parameters(), strict=True):
-        assert torch.equal(ours, theirs)
-    assert sum(p.numel() for p in features.parameters()) == 20_024_384
 
 
 def test_builtin_styles_are_deterministic_distinct_images():
@@ -104,31 +90,36 @@ def _tiny_stylizer(capture_dir: Path, settings: StylizeSettings) -> Stylizer:
     """A stylizer for the ground-truth head at 4000 faces with a patterned texture."""
     capture = load_capture(capture_dir)
     mesh = patterned_head(capture, 128, frequency=80.0, mean=0.6)
-    extractor = FeatureExtractor(random_features(), STYLE_LAYERS)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        return Stylizer(
-            mesh,
-            capture,
-            extractor,
-            make_rasterizer("torch", torch.device("cpu")),
-            settings,
-            torch.device("cpu"),
-        )
+    return Stylizer(
+        mesh,
+        capture,
+        load_backbone("vgg16", download=False),
+        Judge.load(download=False),
+        make_rasterizer("torch", torch.device("cpu")),
+        settings,
+        torch.device("cpu"),
+    )
 
 
-def test_stylizing_a_tiny_mesh_reduces_style_loss_and_stays_consistent(tiny_capture_dir):
+def test_stylizing_a_tiny_mesh_moves_it_towards_the_style_by_the_judge(tiny_capture_dir):
     settings = StylizeSettings(steps=80, render_size=64, pool_views=8, lr=0.1)
     stylizer = _tiny_stylizer(tiny_capture_dir, settings)
     mesh = stylizer.mesh
-    result = stylizer.stylize("mosaic", BUILTIN_STYLES["mosaic"](64))
+    result = stylizer.stylize("strokes", BUILTIN_STYLES["strokes"](64))
     summary = result.summary()
-    # Measured: reduction 92%, consistency 0.013 / 0.055 at 64 px (the loss without its
-    # background mask: 53%, 0.011 / 0.054). The issue's 0.02 / 0.04 is for 256 px renders
-    # of the sample head (benchmark), where a stroke spans more pixels.
-    assert summary["style_loss_reduction"] > 0.8, summary
+    # Measured with ImageNet VGG16 at 64 px (the judge renders at 256 px): AlexNet
+    # statistics 4.3% closer to the style than the patterned head's, covariance cosine
+    # x2.06, style loss -27%, consistency 0.012 / 0.044 (unstylized: 0.006 / 0.033).
+    # The patterned head is already far from any style and 64 px leaves strokes few
+    # pixels; benchmarks/styles.py measures the product setting against the targets.
+    assert summary["judge_meanstd_distance"] < summary["judge_meanstd_distance_unstylized"]
+    assert summary["judge_meanstd_gain"] > 0.02, summary
+    assert summary["judge_cov_cosine_ratio"] > 1.5, summary
+    assert 0.05 < summary["content_lpips"] < 0.6, summary
+    assert summary["style_loss_reduction"] > 0.15, summary
     assert summary["consistency_short_rmse"] < 0.025, summary
     assert summary["consistency_long_rmse"] < 0.1, summary
+    assert summary["consistency_long_lpips"] < 0.1, summary
     assert not np.allclose(result.mesh.texture, mesh.texture)
 
 
@@ -157,7 +148,8 @@ def test_vertex_offsets_move_the_surface_smoothly_within_their_limit(tiny_captur
         offsets.amount.copy_(offsets.amount[torch.randperm(len(offsets.amount))])
         shuffled = float(offsets.roughness())
     assert smooth < 0.5 * shuffled
-    assert result.summary()["style_loss_reduction"] > 0.2
+    # Measured with ImageNet VGG16 after 30 steps: -17% (random VGG19 weights: -20% or more).
+    assert result.summary()["style_loss_reduction"] > 0.1
 
 
 def test_volume_texture_gives_both_sides_of_a_seam_one_colour(tiny_capture_dir):
@@ -185,3 +177,43 @@ def test_volume_texture_gives_both_sides_of_a_seam_one_colour(tiny_capture_dir):
     # hence not zero (measured 0.034 against 0.127); offsets living in UV space would
     # give seam twins unrelated colours, as far apart as the shuffled pairs.
     assert seam < 0.4 * shuffled, (seam, shuffled)
+
+
+def _head_frames(capture_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """The capture's held-out frames over white (V, 96, 96, 3) and their masks."""
+    frames = load_capture(capture_dir).heldout
+    rgba = torch.tensor(np.stack([f.rgba for f in frames]), dtype=torch.float32)
+    rgba = torch.nn.functional.interpolate(rgba.permute(0, 3, 1, 2), size=96, mode="bilinear")
+    rgba = rgba.permute(0, 2, 3, 1)
+    images = rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])
+    return images, rgba[..., 3] > 0.5
+
+
+def test_judge_ranks_texture_above_colour_and_blank_and_ignores_the_background(
+    tiny_capture_dir,
+):
+    judge = Judge.load(download=False)
+    images, masks = _head_frames(tiny_capture_dir)
+    head = masks[..., None].float()
+    for name in ("strokes", "mosaic", "painting"):
+        style = torch.tensor(BUILTIN_STYLES[name](96))
+        target = judge.style_statistics(style)
+        colour_only = (images - images[masks].mean(0)) / images[masks].std(0)
+        colour_only = colour_only * style.reshape(-1, 3).std(0) + style.reshape(-1, 3).mean(0)
+        candidates = {
+            "unstylized": images,
+            "texture": images * (1 - head) + style * head,
+            "colour": images * (1 - head) + colour_only.clamp(0, 1) * head,
+            "blank": images * (1 - head) + style.reshape(-1, 3).mean(0) * head,
+        }
+        figures = {
+            k: judge.compare(judge.statistics(v, masks), target) for k, v in candidates.items()
+        }
+        texture = figures["texture"]
+        for other in ("unstylized", "colour", "blank"):
+            assert texture.meanstd_distance < 0.7 * figures[other].meanstd_distance, (name, other)
+            assert texture.cov_cosine > 1.5 * figures[other].cov_cosine, (name, other)
+        moved_background = candidates["texture"].clone()
+        moved_background[~masks] = torch.tensor([0.1, 0.8, 0.3])
+        again = judge.compare(judge.statistics(moved_background, masks), target)
+        assert again == texture

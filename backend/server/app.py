@@ -118,7 +118,9 @@ class Service:
 def create_app(config: ServerConfig, token: str) -> FastAPI:
     config.jobs_dir.mkdir(parents=True, exist_ok=True)
     store = JobStore(config.db_path)
-    service = Service(config, store, WorkerSupervisor(config, store), StyleApplyService())
+    service = Service(
+        config, store, WorkerSupervisor(config, store), StyleApplyService(config.offline)
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -46,7 +46,8 @@ class Applied:
 class StyleApplyService:
     """Loads colour nets on demand (lazily: the module lands later than the service)."""
 
-    def __init__(self) -> None:
+    def __init__(self, offline: bool = False) -> None:
+        self._offline = offline
         self._lock = threading.Lock()
         self._appliers: OrderedDict[str, object] = OrderedDict()
 
@@ -59,7 +60,7 @@ class StyleApplyService:
                 )
             except BackendError as exc:
                 raise UploadError(f"apply-style: {exc}") from exc
-        return _encode(textured, request)
+        return _encode(textured, request, applier.weights_record())
 
     def _applier(self, job_id: str, run_dir: Path):
         if job_id in self._appliers:
@@ -74,7 +75,7 @@ class StyleApplyService:
                 409,
             ) from exc
         try:
-            applier = StyleApplier.load(run_dir)
+            applier = StyleApplier.load(run_dir, download=not self._offline)
         except BackendError as exc:
             raise UploadError(f"apply-style: cannot load the job's colour net: {exc}", 409) from exc
         self._appliers[job_id] = applier
@@ -83,14 +84,15 @@ class StyleApplyService:
         return applier
 
 
-def _encode(textured, request: ApplyRequest) -> Applied:
+def _encode(textured, request: ApplyRequest, weights: dict[str, object]) -> Applied:
     """The result as GLB (the textured head) or PNG (its texture alone)."""
     with tempfile.TemporaryDirectory(prefix="apply-") as tmp:
         path = Path(tmp) / f"styled.{request.format}"
         if request.format == "png":
             write_png(path, textured.texture)
         else:
-            write_glb(textured, path, {"style": request.name, "colornet": True})
+            extras = {"style": request.name, "colornet": True, "weights": weights}
+            write_glb(textured, path, extras)
         content = path.read_bytes()
     filename = f"styled_{request.name}.{request.format}"
     return Applied(content, FORMATS[request.format], filename)

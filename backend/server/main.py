@@ -26,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-file", type=Path, default=None, help="bearer token file")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per job")
     parser.add_argument(
-        "--offline", action="store_true", help="never download weights (cache or random)"
+        "--offline",
+        action="store_true",
+        help="never download weights: use those in the cache, or refuse",
     )
     defaults = Limits()
     parser.add_argument(

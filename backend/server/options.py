@@ -14,6 +14,8 @@ from backend.device import DEVICE_CHOICES
 from backend.errors import BackendError
 from backend.files import write_json
 from backend.nerf.config import PRESETS
+from backend.pretrained.networks import IMAGENET
+from backend.pretrained.registry import FEATURE_NETWORKS, WEIGHT_CHOICES
 
 # "capture" is the pipeline's loading and checking of the inputs, before the first stage.
 STAGE_ORDER = ("capture", "nerf", "mesh", "stylize", "colornet", "report")
@@ -32,7 +34,8 @@ class JobOptions:
 
     ``stop_after`` ends a job once a stage is finished: "capture" only loads and checks
     the inputs (a dry run), "nerf" gives the field and its previews. The job is done,
-    and its outputs are those of the stages it ran.
+    and its outputs are those of the stages it ran. ``features`` and ``weights`` choose
+    the style losses' network as ``run`` does (``weights: "random"`` only to debug).
     """
 
     preset: str = "fast"
@@ -45,6 +48,8 @@ class JobOptions:
     vertex_offsets: bool = False
     name: str | None = None
     stop_after: str | None = None
+    features: str = "vgg16"
+    weights: str = IMAGENET
 
     @classmethod
     def parse(cls, text: str | None, max_image_side: int) -> JobOptions:
@@ -76,6 +81,8 @@ class JobOptions:
     def _check(self, max_image_side: int) -> None:
         _choice("preset", self.preset, sorted(PRESETS))
         _choice("device", self.device, DEVICE_CHOICES)
+        _choice("features", self.features, FEATURE_NETWORKS)
+        _choice("weights", self.weights, WEIGHT_CHOICES)
         if self.stop_after is not None:
             _choice("stop_after", self.stop_after, STAGE_ORDER[:4])
         for key in ("steps", "style_steps", "colornet_steps"):

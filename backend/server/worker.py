@@ -113,6 +113,8 @@ def _request(spec: JobSpec, job_dir: Path, args: argparse.Namespace) -> RunReque
         colornet=options.colornet,
         colornet_steps=options.colornet_steps,
         vertex_offsets=options.vertex_offsets,
+        features=options.features,
+        weights=options.weights,
     )
 
 

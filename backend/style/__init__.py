@@ -1,1 +1,1 @@
-"""Style: VGG19 features, style and content losses, style images."""
+"""Style: style images, style and content losses, the style encoder, the judge."""

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from backend.style.vgg import FeatureExtractor
+from backend.pretrained.networks import FeatureExtractor
 
 STAT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 STAT_SIDE = 256

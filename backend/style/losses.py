@@ -38,10 +38,14 @@ def gram(features: torch.Tensor, mask: Mask = None) -> torch.Tensor:
 def gram_loss(
     ours: dict[str, torch.Tensor], style: dict[str, torch.Tensor], mask: Mask = None
 ) -> torch.Tensor:
+    """Squared Gram error of each layer relative to the style Gram's energy, averaged over
+    layers: with real features the layers' activations differ by orders of magnitude,
+    and an absolute error would leave all but the deepest layer without a say."""
     terms = []
     for k in ours:
-        g = gram(ours[k], mask)
-        terms.append(F.mse_loss(g, gram(style[k]).expand_as(g)))
+        g, target = gram(ours[k], mask), gram(style[k])
+        energy = target.pow(2).sum().clamp(min=1e-12)
+        terms.append((g - target).pow(2).sum((1, 2)).mean() / energy)
     return _mean(terms)
 
 

@@ -22,9 +22,10 @@ from backend.nerf.checkpoint import load_model
 from backend.nerf.model import NerfModel
 from backend.nerf.rays import camera_rays
 from backend.nerf.render import composite
+from backend.pretrained.networks import FeatureExtractor
+from backend.pretrained.registry import load_backbone
 from backend.style.colour import ColourStats
 from backend.style.encoder import STAT_LAYERS, style_statistics
-from backend.style.vgg import FeatureExtractor, load_features, random_features
 from backend.stylize.colornet import StyleCode
 from backend.stylize.colornet_io import SavedColorNet, load_colornet
 from backend.stylize.colornet_train import base_texture
@@ -43,16 +44,26 @@ class StyleApplier:
     covered: np.ndarray
 
     @classmethod
-    def load(cls, run_dir: Path, device: torch.device | None = None) -> StyleApplier:
+    def load(
+        cls, run_dir: Path, device: torch.device | None = None, download: bool = True
+    ) -> StyleApplier:
+        """A run's colour net with the feature network it was trained with (the same
+        weights, fetched if allowed and missing; nothing else will do)."""
         device = device or torch.device("cpu")
         saved = load_colornet(run_dir, device)
         if not (run_dir / "mesh.glb").is_file():
             raise CheckpointError(f"{run_dir / 'mesh.glb'} is missing")
         mesh, _ = read_glb(run_dir / "mesh.glb")
         model, _ = load_model(run_dir / "nerf", device)
-        extractor = FeatureExtractor(_features(saved.vgg19), STAT_LAYERS).to(device)
+        features = saved.features
+        backbone = load_backbone(features.network, features.weights, download)
+        extractor = FeatureExtractor(backbone, STAT_LAYERS).to(device)
         texels, covered = texel_samples(mesh, model.capture_box, model.field)
         return cls(saved, mesh, model, extractor, texels, covered)
+
+    def weights_record(self) -> dict[str, object]:
+        """The GLB extras' ``weights``: the feature network the colour net reads styles with."""
+        return {"features": self.saved.features.to_dict()}
 
     def code(self, image: np.ndarray) -> StyleCode:
         """The code of a style image (H, W, 3) in [0, 1]."""
@@ -132,19 +143,6 @@ class _StyledField(torch.nn.Module):
         residual = self.net.residual(features, points, dirs, self.code.z)
         styled = (base + residual).clamp(0, 1)
         return depth, self.strength * styled + (1.0 - self.strength) * original
-
-
-def _features(kind: str) -> torch.nn.Sequential:
-    """The VGG19 weights the colour net was trained with; nothing else will do."""
-    if kind == "random":
-        return random_features()
-    features, weights = load_features(download=False)
-    if weights.kind != kind:
-        raise CheckpointError(
-            f"the colour net was trained with {kind} VGG19 weights, which are not available "
-            f"here ({weights.detail})"
-        )
-    return features
 
 
 def _check_unit(name: str, value: float) -> None:

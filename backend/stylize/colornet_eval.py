@@ -1,10 +1,11 @@
 """How close the colour net comes to a per-style optimization, on styles it never saw.
 
 For a held-out style, the colour net's texture (one forward pass) and stage 2's texture
-(a full optimization of that style) are compared over the same evaluation views: style
-loss gap, image RMSE between the two renders, and the colour net's own consistency. The
-gap is relative to the optimization's loss, which can come close to zero; how far each
-moved from the unstylized head's loss says more about the colour net on its own.
+(a full optimization of that style) are compared: by the independent judge on the
+held-out cameras (style gain and covariance ratio of each, against the same unstylized
+baseline), by image RMSE between the two renders over the evaluation views, and by the
+colour net's own consistency. The style-loss figures stay for old readers; the loss is
+the one stage 2 optimizes, so they favour the optimization by construction.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import torch
 
 from backend.mesh.textured import TexturedMesh
 from backend.stylize.apply import StyleApplier
+from backend.stylize.consistency import Consistency
+from backend.stylize.judging import JudgeFigures
 from backend.stylize.texture import Stylizer
 
 
@@ -27,8 +30,9 @@ class HeldoutResult:
     style_loss_colornet: float
     style_loss_optimized: float
     rmse_to_optimized: float
-    consistency_short_rmse: float
-    consistency_long_rmse: float
+    consistency: Consistency
+    judge_colornet: JudgeFigures
+    judge_optimized: JudgeFigures
     apply_seconds: float
 
     @property
@@ -43,16 +47,24 @@ class HeldoutResult:
         return 1.0 - loss / max(self.style_loss_original, 1e-12)
 
     def summary(self) -> dict[str, object]:
+        colornet, optimized = self.judge_colornet.summary(), self.judge_optimized.summary()
         return {
             "name": self.name,
+            "judge_colornet": colornet,
+            "judge_optimized": optimized,
+            "judge_gain_gap_points": round(
+                100 * (optimized["judge_meanstd_gain"] - colornet["judge_meanstd_gain"]), 2
+            ),
+            "judge_cov_ratio_gap": round(
+                optimized["judge_cov_cosine_ratio"] - colornet["judge_cov_cosine_ratio"], 3
+            ),
             "style_gap": round(self.style_gap, 4),
             "style_loss_reduction_colornet": round(self.reduction(self.style_loss_colornet), 4),
             "style_loss_reduction_optimized": round(self.reduction(self.style_loss_optimized), 4),
             "rmse_to_optimized": round(self.rmse_to_optimized, 4),
             "style_loss_colornet": self.style_loss_colornet,
             "style_loss_optimized": self.style_loss_optimized,
-            "consistency_short_rmse": round(self.consistency_short_rmse, 4),
-            "consistency_long_rmse": round(self.consistency_long_rmse, 4),
+            **self.consistency.summary(),
             "apply_seconds": round(self.apply_seconds, 3),
         }
 
@@ -64,20 +76,20 @@ def evaluate_heldout(
     started = time.perf_counter()
     ours = applier.apply(image)
     apply_seconds = time.perf_counter() - started
-    optimized = stylizer.stylize(name, image, measure_consistency=False)
+    optimized = stylizer.stylize(name, image, evaluate=False)
     device = stylizer.device
     a = torch.tensor(ours.texture, device=device)
     b = torch.tensor(optimized.mesh.texture, device=device)
     views = stylizer.evaluation
-    short, long = stylizer.consistency(a)
     result = HeldoutResult(
         name,
         optimized.style_loss_before,
         stylizer.style_loss(a, stylizer.style_target(image), views),
         optimized.style_loss_after,
         stylizer.render_rmse(a, b, views),
-        short,
-        long,
+        stylizer.consistency(a),
+        stylizer.heldout.evaluate(a, image),
+        stylizer.heldout.evaluate(b, image),
         apply_seconds,
     )
     return result, ours

@@ -1,9 +1,10 @@
 """Save and load a trained colour net: weights in safetensors, the rest in JSON.
 
 The JSON carries the architecture, the training styles with their codes, whether colours
-were transferred, and which VGG19 weights produced the statistics (the encoder only
-understands statistics from the same weights), so a run folder applies new styles later
-without any training data.
+were transferred, and which feature network and weights produced the statistics (the
+encoder only understands statistics from the same network), so a run folder applies new
+styles later without any training data. Version 1 files, from before the feature network
+was a choice, name only their VGG19 weights.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from safetensors.torch import load_file, save_file
 
 from backend.errors import CheckpointError
 from backend.files import atomic_write, write_json
+from backend.pretrained.networks import IMAGENET, RANDOM, Provenance
 from backend.style.colour import ColourStats
 from backend.stylize.colornet import ColorNet, ColorNetConfig, StyleCode
 
 FORMAT = "stylized-heads-colornet"
-VERSION = 1
+VERSION = 2
 TENSORS = "colornet.safetensors"
 META = "colornet.json"
 
@@ -34,7 +36,7 @@ class SavedColorNet:
     net: ColorNet
     codes: dict[str, StyleCode]
     colour_transfer: bool
-    vgg19: str
+    features: Provenance
 
 
 def save_colornet(saved: SavedColorNet, directory: Path, extra: dict[str, object]) -> None:
@@ -47,7 +49,7 @@ def save_colornet(saved: SavedColorNet, directory: Path, extra: dict[str, object
         "config": saved.net.config.to_dict(),
         "stat_dim": saved.net.stat_dim,
         "colour_transfer": saved.colour_transfer,
-        "vgg19": saved.vgg19,
+        "features": saved.features.to_dict(),
         "styles": [
             {"name": name, "z": code.z.cpu().tolist(), "colours": code.colours.to_list()}
             for name, code in saved.codes.items()
@@ -65,8 +67,8 @@ def load_colornet(directory: Path, device: torch.device) -> SavedColorNet:
         )
     try:
         meta = json.loads(path.read_text())
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise ValueError(f"not a {FORMAT} v{VERSION} file")
+        if meta.get("format") != FORMAT or meta.get("version") not in (1, VERSION):
+            raise ValueError(f"not a {FORMAT} v1 or v{VERSION} file")
         net = ColorNet(ColorNetConfig(**meta["config"]), int(meta["stat_dim"]))
         net.load_state_dict(load_file(str(directory / TENSORS)))
         codes = {
@@ -77,7 +79,15 @@ def load_colornet(directory: Path, device: torch.device) -> SavedColorNet:
             for s in meta["styles"]
         }
         return SavedColorNet(
-            net.to(device).eval(), codes, bool(meta["colour_transfer"]), str(meta["vgg19"])
+            net.to(device).eval(), codes, bool(meta["colour_transfer"]), _features(meta)
         )
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
         raise CheckpointError(f"{directory}: cannot load the colour net ({exc})") from exc
+
+
+def _features(meta: dict) -> Provenance:
+    """The feature network's record; version 1 names VGG19's weights only."""
+    if "features" in meta:
+        return Provenance(**meta["features"])
+    kind = str(meta["vgg19"])
+    return Provenance("vgg19", RANDOM if kind == RANDOM else IMAGENET, f"version 1 file: {kind}")

@@ -21,14 +21,16 @@ from backend.files import write_json
 from backend.mesh.glb import read_glb, write_glb
 from backend.mesh.textured import TexturedMesh
 from backend.nerf.field import VoxelField
+from backend.pretrained.networks import Backbone, FeatureExtractor
 from backend.style.builtin import BUILTIN_STYLES
-from backend.style.vgg import FeatureExtractor, Weights
+from backend.style.encoder import STAT_LAYERS
+from backend.style.judge import Judge
 from backend.stylize.apply import StyleApplier
 from backend.stylize.colornet import ColorNetConfig
 from backend.stylize.colornet_eval import evaluate_heldout
 from backend.stylize.colornet_io import SavedColorNet, save_colornet
 from backend.stylize.colornet_train import TrainingStyle, train_colornet
-from backend.stylize.texture import STYLE_LAYERS, Stylizer, StylizeSettings
+from backend.stylize.texture import Stylizer, StylizeSettings
 
 # The built-in styles the colour net always learns from, the four more it learns from
 # when time allows (each costs one stage-2 optimization: about 100 s on two CPU cores;
@@ -40,6 +42,17 @@ HELDOUT_STYLE = "waves"
 TRAINING_STYLES_DIR = "colornet_styles"
 
 Report = Callable[[float, str], None]
+
+
+def weights_record(backbone: Backbone, judge: Judge) -> dict[str, object]:
+    """report.json's and the GLB extras' ``weights``: the feature network and the judge,
+    each with its weights and their source; ``vgg19`` says whether VGG19 was used."""
+    features = backbone.provenance
+    return {
+        "features": features.to_dict(),
+        "judge": judge.provenance.to_dict(),
+        "vgg19": features.weights if features.network == "vgg19" else "unused",
+    }
 
 
 def read_record(path: Path) -> dict[str, object]:
@@ -55,20 +68,29 @@ class StyleStage:
 
     mesh: TexturedMesh
     capture: Capture
-    features: torch.nn.Sequential
-    weights: Weights
+    backbone: Backbone
+    judge: Judge
     rasterizer: object
     settings: StylizeSettings
     device: torch.device
     resume: bool
     _stylizer: Stylizer | None = None
 
+    def weights_record(self) -> dict[str, object]:
+        """Which networks and weights made the results (``vgg19``: for old readers)."""
+        return weights_record(self.backbone, self.judge)
+
     @property
     def stylizer(self) -> Stylizer:
         if self._stylizer is None:
-            extractor = FeatureExtractor(self.features, STYLE_LAYERS)
             self._stylizer = Stylizer(
-                self.mesh, self.capture, extractor, self.rasterizer, self.settings, self.device
+                self.mesh,
+                self.capture,
+                self.backbone,
+                self.judge,
+                self.rasterizer,
+                self.settings,
+                self.device,
             )
         return self._stylizer
 
@@ -79,7 +101,7 @@ class StyleStage:
         glb: Path,
         record: Path,
         report: Report,
-        measure_consistency: bool = True,
+        evaluate: bool = True,
     ) -> tuple[TexturedMesh, dict[str, object]]:
         """The stylized mesh of one style and its report section (read back if finished)."""
         if self.resume and record.is_file() and glb.is_file():
@@ -88,10 +110,10 @@ class StyleStage:
             name,
             image,
             lambda done, total, loss: report(done / total, f"step {done}/{total}"),
-            measure_consistency,
+            evaluate,
         )
         settings = {k: getattr(self.settings, k) for k in self.settings.__dataclass_fields__}
-        extras = {"style": name, "settings": settings, "weights": {"vgg19": self.weights.kind}}
+        extras = {"style": name, "settings": settings, "weights": self.weights_record()}
         write_glb(result.mesh, glb, extras)
         summary = {**result.summary(), "glb": glb.name}
         write_json(record, summary)
@@ -130,7 +152,7 @@ def run_colornet_stage(
             lambda done, text, i=index, n=name: report(
                 (i + done) / parts, f"training style '{n}': {text}"
             ),
-            measure_consistency=False,
+            evaluate=False,
         )
         training.append(TrainingStyle(name, image, mesh.texture))
     trained = train_colornet(
@@ -138,7 +160,7 @@ def run_colornet_stage(
         stage.capture,
         field,
         training,
-        FeatureExtractor(stage.features, STYLE_LAYERS),
+        FeatureExtractor(stage.backbone, STAT_LAYERS),
         stage.rasterizer,
         config,
         stage.settings.colour_transfer,
@@ -147,7 +169,7 @@ def run_colornet_stage(
         ),
     )
     saved = SavedColorNet(
-        trained.net, trained.codes, stage.settings.colour_transfer, stage.weights.kind
+        trained.net, trained.codes, stage.settings.colour_transfer, stage.backbone.provenance
     )
     save_colornet(saved, out, {"heldout": [HELDOUT_STYLE]})
     report((parts - 1) / parts, f"colour net: held-out style '{HELDOUT_STYLE}'")
@@ -155,7 +177,8 @@ def run_colornet_stage(
     image = BUILTIN_STYLES[HELDOUT_STYLE]()
     heldout, applied = evaluate_heldout(applier, stage.stylizer, HELDOUT_STYLE, image)
     glb = out / f"colornet_{HELDOUT_STYLE}.glb"
-    write_glb(applied, glb, {"style": HELDOUT_STYLE, "colornet": True})
+    extras = {"style": HELDOUT_STYLE, "colornet": True, "weights": stage.weights_record()}
+    write_glb(applied, glb, extras)
     summary = {
         "seconds": round(time.perf_counter() - started, 2),
         "train_seconds": round(trained.seconds, 2),
