@@ -28,11 +28,12 @@ from backend.nerf.checkpoint import load_model
 from backend.nerf.config import preset
 from backend.nerf.metrics import composite_white, psnr
 from backend.nerf.trainer import Trainer
+from backend.pretrained.registry import load_backbone
 from backend.raster import make_rasterizer, nvdiffrast_available
 from backend.sample import sample_capture_dir
 from backend.style.builtin import BUILTIN_STYLES
-from backend.style.vgg import FeatureExtractor, load_features
-from backend.stylize.texture import STYLE_LAYERS, Stylizer, StylizeSettings
+from backend.style.judge import Judge
+from backend.stylize.texture import Stylizer, StylizeSettings
 from backend.stylize.views import MeshTensors, orbit_views, rasterize_view, render, shade
 
 FRAMES = 5
@@ -55,11 +56,12 @@ def main() -> None:
         model = trainer.model()
     nerf_seconds = time.perf_counter() - started
     mesh = run_mesh_stage(model, capture, MeshSettings())
-    features, weights = load_features(download=False)
+    backbone = load_backbone("vgg16")
     stylizer = Stylizer(
         mesh.mesh,
         capture,
-        FeatureExtractor(features, STYLE_LAYERS),
+        backbone,
+        Judge.load().to(device),
         make_rasterizer("auto", device),
         StylizeSettings(steps=args.style_steps),
         device,
@@ -67,7 +69,7 @@ def main() -> None:
     style = stylizer.stylize("strokes", BUILTIN_STYLES["strokes"]())
     result = {
         "device": str(device),
-        "weights": weights.kind,
+        "weights": backbone.provenance.to_dict(),
         "nerf_seconds": round(nerf_seconds, 1),
         "mesh": mesh.summary(),
         "mesh_heldout_psnr": _heldout_psnr(mesh.mesh, capture, device),
