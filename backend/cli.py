@@ -16,7 +16,7 @@ from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
 from backend.device import DEVICE_CHOICES, resolve_device
 from backend.errors import BackendError
 from backend.files import write_json
-from backend.mesh.glb import write_glb
+from backend.mesh.glb import MATERIALS, TEXTURE_SIZES, write_glb
 from backend.nerf.config import PRESETS, preset
 from backend.nerf.stage import run_nerf_stage
 from backend.pipeline import RunRequest, Style, run_pipeline, style_from_file
@@ -156,6 +156,26 @@ def _add_style_options(parser: argparse.ArgumentParser) -> None:
         "--colornet-steps", type=int, default=None, help="override colour net training steps"
     )
     parser.add_argument(
+        "--material",
+        choices=MATERIALS,
+        default="lit",
+        help="GLB material: lit (PBR base colour, the default) or unlit (KHR_materials_unlit: "
+        "the baked colours exactly, whatever the viewer's lights)",
+    )
+    parser.add_argument(
+        "--texture-size",
+        type=int,
+        choices=TEXTURE_SIZES,
+        default=None,
+        help="texture side in pixels (default 1024)",
+    )
+    parser.add_argument(
+        "--faces",
+        type=int,
+        default=None,
+        help="face budget of the mesh (default 20000; the quality preset 100000)",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="continue a run in --out, skipping the stages it already finished",
@@ -195,6 +215,9 @@ def _run_styles(args: argparse.Namespace, styles: list[Style]) -> int:
         vertex_offsets=args.vertex_offsets,
         features=args.features,
         weights=args.weights,
+        material=args.material,
+        texture_size=args.texture_size,
+        face_budget=args.faces,
     )
     report = run_pipeline(request)
     _print_summary(report, args.out)
@@ -266,7 +289,7 @@ def _apply_style(args: argparse.Namespace) -> int:
         "colornet": True,
         "weights": applier.weights_record(),
     }
-    write_glb(mesh, args.out, extras)
+    write_glb(mesh, args.out, extras, applier.export)
     print(
         f"wrote {args.out}: loaded the run in {loaded - started:.1f} s, "
         f"applied '{style.name}' in {applied - loaded:.2f} s; "

@@ -21,7 +21,14 @@ from backend.captures import load_capture
 from backend.device import resolve_device
 from backend.errors import BackendError
 from backend.files import write_json, write_png
-from backend.mesh.glb import read_glb, write_glb
+from backend.mesh.glb import (
+    FACE_BUDGETS,
+    GLTF_AXES,
+    TEXTURE_SIZES,
+    GltfExport,
+    read_glb,
+    write_glb,
+)
 from backend.mesh.stage import MeshSettings, run_mesh_stage
 from backend.nerf.config import preset as nerf_preset
 from backend.nerf.metrics import composite_white
@@ -59,6 +66,9 @@ PRESET_TRAINING_STYLES = {
     "quality": TRAINING_STYLES + EXTRA_TRAINING_STYLES,
 }
 
+# What a run.json written before a setting existed meant by leaving it out.
+OLDER_RECORDS: dict[str, object] = {"material": "lit", "texture_size": None, "face_budget": None}
+
 PRESET_STAGE2 = {
     "fast": (MeshSettings(), StylizeSettings()),
     "quality": (MeshSettings(face_budget=100_000), StylizeSettings(steps=400, pool_views=48)),
@@ -79,7 +89,8 @@ class RunRequest:
 
     ``features`` is the style losses' network (``vgg16``, or ``vgg19`` where torchvision's
     checkpoint is at hand) and ``weights`` its weights: ``imagenet``, or ``random`` only
-    when a user asks for it to debug; nothing falls back to it.
+    when a user asks for it to debug; nothing falls back to it. ``material``,
+    ``texture_size`` and ``face_budget`` are the export choices (None: the preset's).
     """
 
     capture: Path
@@ -99,6 +110,28 @@ class RunRequest:
     vertex_offsets: bool = False
     features: str = "vgg16"
     weights: str = IMAGENET
+    material: str = "lit"
+    texture_size: int | None = None
+    face_budget: int | None = None
+
+    def __post_init__(self) -> None:
+        GltfExport(self.material)
+        if self.texture_size is not None and self.texture_size not in TEXTURE_SIZES:
+            sizes = ", ".join(map(str, TEXTURE_SIZES))
+            raise BackendError(f"texture size must be one of {sizes}, got {self.texture_size}")
+        low, high = FACE_BUDGETS
+        if self.face_budget is not None and not low <= self.face_budget <= high:
+            raise BackendError(f"face budget must be {low} to {high}, got {self.face_budget}")
+
+    def export_record(self) -> dict[str, object]:
+        """report.json's ``export``: how the GLBs were written."""
+        settings = mesh_settings(self.record())
+        return {
+            "material": self.material,
+            "texture_size": settings.texture_size,
+            "face_budget": settings.face_budget,
+            **{k: v for k, v in GLTF_AXES.items() if k != "from_capture"},
+        }
 
     def record(self) -> dict[str, object]:
         """What decides the stages' outputs; a resumed run must match it."""
@@ -112,6 +145,9 @@ class RunRequest:
             "vertex_offsets": self.vertex_offsets,
             "features": self.features,
             "weights": self.weights,
+            "material": self.material,
+            "texture_size": self.texture_size,
+            "face_budget": self.face_budget,
         }
 
 
@@ -152,6 +188,7 @@ def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> d
     report = {
         "device": str(device),
         "raster_backend": stage.rasterizer.name,
+        "export": request.export_record(),
         "weights": {**weights_record(backbone, judge), "clip": "unused"},
         "capture": capture.summary(),
         "nerf": nerf.summary(),
@@ -183,7 +220,7 @@ def _check_record(request: RunRequest) -> None:
             previous = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise BackendError(f"{path}: cannot read the earlier run's settings ({exc})") from exc
-        changed = sorted(k for k in record if previous.get(k) != record[k])
+        changed = sorted(k for k in record if previous.get(k, OLDER_RECORDS.get(k)) != record[k])
         if changed:
             raise BackendError(
                 f"{request.out} holds a run with other settings ({', '.join(changed)}); "
@@ -226,16 +263,30 @@ def _mesh(request: RunRequest, capture, nerf: NerfResult, plan: RunPlan):
         return read_glb(request.out / "mesh.glb")[0], read_record(record)
     print("stage 2/3: mesh", flush=True)
     plan.report("mesh", 0.0, "stage 2/3: mesh")
-    settings = PRESET_STAGE2[request.preset][0]
+    settings = mesh_settings(request.record())
     result = run_mesh_stage(
         nerf.model,
         capture,
         settings,
         lambda done, name: plan.report("mesh", done, f"stage 2/3: mesh ({name} done)"),
     )
-    write_glb(result.mesh, request.out / "mesh.glb", {"stage": "mesh"})
+    write_glb(result.mesh, request.out / "mesh.glb", {"stage": "mesh"}, gltf_export(request))
     write_json(record, result.summary())
     return result.mesh, result.summary()
+
+
+def mesh_settings(record: dict[str, object]) -> MeshSettings:
+    """The mesh stage's settings for a run: the preset's, with the export choices."""
+    settings = PRESET_STAGE2[str(record["preset"])][0]
+    if record.get("texture_size") is not None:
+        settings = replace(settings, texture_size=int(record["texture_size"]))
+    if record.get("face_budget") is not None:
+        settings = replace(settings, face_budget=int(record["face_budget"]))
+    return settings
+
+
+def gltf_export(request: RunRequest) -> GltfExport:
+    return GltfExport(request.material)
 
 
 def stylize_settings(record: dict[str, object]) -> StylizeSettings:
@@ -260,7 +311,17 @@ def load_networks(request: RunRequest, device: torch.device) -> tuple[Backbone, 
 def _style_stage(request: RunRequest, capture, mesh, backbone, judge, device) -> StyleStage:
     settings = stylize_settings(request.record())
     rasterizer = make_rasterizer(request.raster, device)
-    return StyleStage(mesh, capture, backbone, judge, rasterizer, settings, device, request.resume)
+    return StyleStage(
+        mesh,
+        capture,
+        backbone,
+        judge,
+        rasterizer,
+        settings,
+        device,
+        request.resume,
+        gltf_export(request),
+    )
 
 
 def _stylize(request: RunRequest, styles: list[Style], stage: StyleStage, plan: RunPlan):

@@ -48,6 +48,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--style-steps", type=int)
     parser.add_argument("--max-side", type=int)
     parser.add_argument("--colornet", action="store_true", help="train the style control too")
+    parser.add_argument("--material", choices=("lit", "unlit"), default="lit")
+    parser.add_argument("--texture-size", type=int, choices=(1024, 2048, 4096))
+    parser.add_argument("--faces", dest="face_budget", type=int, help="face budget")
     args = parser.parse_args(argv)
     if not args.style and not args.builtin_style:
         parser.error("give at least one --style IMG (or --builtin-style NAME)")
@@ -95,8 +98,9 @@ def options(args: argparse.Namespace) -> dict[str, object]:
         "device": args.device,
         "colornet": args.colornet,
         "name": args.name or args.capture.resolve().name,
+        "material": args.material,
     }
-    for key in ("steps", "style_steps", "max_side"):
+    for key in ("steps", "style_steps", "max_side", "texture_size", "face_budget"):
         if getattr(args, key) is not None:
             out[key] = getattr(args, key)
     return out

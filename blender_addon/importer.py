@@ -1,10 +1,11 @@
 """Import result GLBs with Blender's own glTF importer into a collection of their own.
 
-The backend writes meshes in the capture's coordinates (Blender world coordinates when
-the capture came from this scene) as raw glTF positions; the glTF importer converts
-glTF's +Y-up to Blender's +Z-up by (x, y, z) -> (x, -z, y), so the importer's rotation is
-undone here and the head lines up with the capture's cameras. Only objects this module
-creates are touched; the user's selection and active collection are restored.
+The backend writes glTF 2.0 (+Y up), so Blender's importer alone puts the head back in
+the capture's coordinates (Blender world coordinates when the capture came from this
+scene), lined up with its cameras. GLBs written before that convention hold raw capture
+coordinates and carry no ``up`` record in their extras (which the importer puts on the
+mesh data); for those the importer's +Y-up to +Z-up rotation is undone. Only objects this
+module creates are touched; the user's selection and active collection are restored.
 """
 
 from __future__ import annotations
@@ -75,9 +76,14 @@ def import_glb(
                 owner.objects.unlink(obj)
         if obj not in collection.objects[:]:
             collection.objects.link(obj)
-        if obj.parent is None:
+        if obj.parent is None and _predates_gltf_axes(obj):
             obj.matrix_world = UNDO_GLTF_AXES @ obj.matrix_world
     return created
+
+
+def _predates_gltf_axes(obj: bpy.types.Object) -> bool:
+    """A backend mesh written in raw capture coordinates (no ``up`` in its extras)."""
+    return obj.type == "MESH" and obj.data.get("up") != "+Y"
 
 
 def _layer_collection(

@@ -73,8 +73,10 @@ def job_options(settings) -> dict[str, object]:
         "preset": settings.preset,
         "device": settings.device,
         "colornet": settings.colornet,
+        "material": settings.material,
+        "texture_size": int(settings.texture_size),
     }
-    for key in ("steps", "style_steps", "colornet_steps", "max_side"):
+    for key in ("steps", "style_steps", "colornet_steps", "max_side", "face_budget"):
         if getattr(settings, key):
             options[key] = getattr(settings, key)
     return options

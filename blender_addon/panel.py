@@ -93,7 +93,8 @@ class STYLIZED_HEADS_PT_options(bpy.types.Panel):
         layout = self.layout
         layout.use_property_split = True
         settings = context.scene.stylized_heads
-        for key in ("device", "steps", "style_steps", "colornet_steps", "max_side"):
+        keys = ("device", "steps", "style_steps", "colornet_steps", "max_side")
+        for key in (*keys, "material", "texture_size", "face_budget"):
             layout.prop(settings, key)
         row = layout.row()
         row.operator("stylized_heads.check_backend", icon="URL")

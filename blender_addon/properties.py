@@ -87,6 +87,26 @@ class StylizeSettings(bpy.types.PropertyGroup):
         name="Style Control Steps", description="0: the preset's", default=0, min=0
     )
     max_side: IntProperty(name="Max Side", description="0: the backend's", default=0, min=0)
+    material: EnumProperty(
+        name="Material",
+        items=(
+            ("lit", "Lit", "PBR base colour: the scene's lights shade the head"),
+            ("unlit", "Unlit", "The baked colours exactly, whatever the lights"),
+        ),
+        default="lit",
+    )
+    texture_size: EnumProperty(
+        name="Texture Size",
+        items=(
+            ("1024", "1k", "1024 x 1024"),
+            ("2048", "2k", "2048 x 2048"),
+            ("4096", "4k", "4096 x 4096 (slower bake, larger files)"),
+        ),
+        default="1024",
+    )
+    face_budget: IntProperty(
+        name="Faces", description="0: the preset's (20k fast, 100k quality)", default=0, min=0
+    )
 
 
 class StyleControl(bpy.types.PropertyGroup):

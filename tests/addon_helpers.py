@@ -315,6 +315,16 @@ def import_and_restyle(glb: str, png: str) -> dict:
     }
 
 
+def import_with_blender_defaults(glb: str) -> dict:
+    """Blender's own glTF importer, default settings, no add-on: the world vertices."""
+    import bpy
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    assert "FINISHED" in bpy.ops.import_scene.gltf(filepath=glb)
+    (head,) = [o for o in bpy.data.objects if o.type == "MESH"]
+    return {"vertices": [list(head.matrix_world @ v.co) for v in head.data.vertices]}
+
+
 def _cameras_from_capture(capture: Path, count: int) -> list:
     """The capture's training cameras as Blender cameras, each with an image of its name."""
     import math

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import trimesh
+from scipy.spatial import cKDTree
 
 from tests.addon_helpers import free_port, run_scenario
 
@@ -30,6 +32,14 @@ def home(tmp_path: Path, addon_zip: Path) -> Path:
     home = tmp_path / "home"
     run_scenario("install", home, zip_path=str(addon_zip), prefs={})
     return home
+
+
+def _tetrahedron() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A small tetrahedron off the origin, taller along the capture's +Z, with UVs."""
+    vertices = np.array([[0.1, 0.2, 0.3], [1.0, 0.2, 0.3], [0.1, 1.5, 0.3], [0.1, 0.2, 2.0]])
+    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    uvs = np.array([[0.1, 0.1], [0.9, 0.1], [0.1, 0.9], [0.9, 0.9]], dtype=np.float32)
+    return vertices, faces, uvs
 
 
 def test_build_writes_a_validated_zip_without_tests_or_caches(tmp_path, capsys):
@@ -139,9 +149,7 @@ def test_import_keeps_capture_coordinates_and_restyle_keeps_the_old_image(home, 
     from backend.mesh.glb import write_glb
     from backend.mesh.textured import TexturedMesh
 
-    vertices = np.array([[0.1, 0.2, 0.3], [1.0, 0.2, 0.3], [0.1, 1.5, 0.3], [0.1, 0.2, 2.0]])
-    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
-    uvs = np.array([[0.1, 0.1], [0.9, 0.1], [0.1, 0.9], [0.9, 0.9]], dtype=np.float32)
+    vertices, faces, uvs = _tetrahedron()
     texture = np.zeros((8, 8, 3), np.float32)
     texture[..., 0] = 1.0
     glb = tmp_path / "stylized_ink.glb"
@@ -161,6 +169,49 @@ def test_import_keeps_capture_coordinates_and_restyle_keeps_the_old_image(home, 
     assert seen["node_image"] == seen["new_image"] == "restyled" and seen["packed"]
     assert seen["old_image"] in seen["images"] and seen["old_image"] != "restyled"
     assert seen["untouched"]
+
+
+def test_an_old_glb_in_capture_coordinates_still_imports_lined_up(home, tmp_path):
+    """GLBs written before the +Y-up convention carry no ``up`` record: the add-on turns
+    them back itself."""
+    from PIL import Image
+
+    vertices, faces, uvs = _tetrahedron()
+    legacy = trimesh.Trimesh(vertices, faces, process=False)
+    legacy.visual = trimesh.visual.TextureVisuals(uv=uvs, image=Image.new("RGB", (8, 8)))
+    legacy.metadata = {"style": "ink"}
+    glb, png = tmp_path / "stylized_ink.glb", tmp_path / "new.png"
+    legacy.export(glb)
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(png)
+    seen = run_scenario("import_and_restyle", home, glb=str(glb), png=str(png))
+    got = np.array(sorted(map(tuple, np.round(seen["vertices"], 5))))
+    assert np.allclose(got, sorted(map(tuple, vertices)), atol=1e-5)
+
+
+def test_blenders_own_importer_puts_the_head_where_the_capture_saw_it(
+    trained_tiny, tiny_capture_dir, tmp_path
+):
+    """No add-on, default import settings: the head lands on the capture's ground truth."""
+    from backend.mesh.glb import write_glb
+    from backend.mesh.stage import MeshSettings, run_mesh_stage
+
+    capture, model = trained_tiny
+    mesh = run_mesh_stage(model, capture, MeshSettings(64, 4000, 128)).mesh
+    glb = tmp_path / "mesh.glb"
+    write_glb(mesh, glb, {"stage": "mesh"})
+    seen = run_scenario("import_with_blender_defaults", tmp_path / "home", glb=str(glb))
+    imported = np.asarray(seen["vertices"])
+    assert np.abs(np.sort(imported, axis=0) - np.sort(mesh.vertices, axis=0)).max() < 1e-5
+    truth = trimesh.load(tiny_capture_dir / "gt_mesh.ply", force="mesh")
+    surface = cKDTree(trimesh.sample.sample_surface(truth, 200_000, seed=0)[0])
+    distance = surface.query(imported)[0]
+    diagonal = float(np.linalg.norm(np.ptp(truth.vertices, axis=0)))
+    # The tiny capture's mesh is coarse (48 px views): about 1% of the diagonal off.
+    assert np.median(distance) < 0.02 * diagonal
+    assert np.percentile(distance, 95) < 0.04 * diagonal
+    x, y, z = np.asarray(mesh.vertices).T
+    tipped = surface.query(np.stack([x, -z, y], axis=1))[0]  # a raw +Z-up file's import
+    assert np.median(tipped) > 5 * np.median(distance)
 
 
 def test_the_style_menu_offers_exactly_the_backends_builtin_styles():

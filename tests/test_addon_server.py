@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from tests.addon_helpers import ROOT, blender_env, free_port, run_scenario
+from tests.gltf_helpers import read_with_clients
 
 pytest.importorskip("bpy", reason="the add-on tests drive Blender's bpy module")
 
@@ -190,6 +191,8 @@ def test_headless_starts_the_backend_and_saves_a_blend(
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "starting the backend" in done.stdout and glb.stat().st_size > 1000
+    validator = read_with_clients(glb)[str(glb)]["validator"]
+    assert validator["errors"] == validator["warnings"] == 0, validator["messages"]
     seen = run_scenario("reopen", home, blend=str(out))
     assert len(seen["heads"]) == 1 and seen["collections"] == ["capture"]
     ((_, size, packed),) = seen["images"]

@@ -14,6 +14,7 @@ from backend.captures import load_capture
 from backend.cli import main
 from backend.mesh.glb import read_glb
 from backend.style.builtin import BUILTIN_STYLES
+from tests.gltf_helpers import assert_valid_and_upright
 
 
 def test_nerf_command_writes_report_field_and_previews(tiny_capture_dir: Path, tmp_path):
@@ -74,6 +75,8 @@ def test_demo_runs_the_pipeline_on_the_built_in_sample(tmp_path: Path, capsys):
     assert (out / "colornet.safetensors").is_file()
     with Image.open(out / "preview.png") as preview:
         assert preview.size == (3 * 256, 5 * 256)
+    for glb in ("mesh.glb", style["glb"], colornet["glb"]):
+        assert_valid_and_upright(out / glb, read_glb(out / glb)[0].vertices)
 
 
 def test_run_stylizes_the_capture_with_a_style_image(tiny_capture_dir: Path, tmp_path: Path):
@@ -92,11 +95,20 @@ def test_run_stylizes_the_capture_with_a_style_image(tiny_capture_dir: Path, tmp
         "--style-steps",
         "10",
         "--offline",
+        "--material",
+        "unlit",
+        "--faces",
+        "3000",
     ]
     assert main(args) == 0
     report = json.loads((out / "report.json").read_text())
     (result,) = report["styles"]
     assert result["name"] == "my_ink" and result["style_loss_reduction"] > 0.0
+    assert report["export"]["material"] == "unlit" and report["export"]["face_budget"] == 3000
+    assert report["export"]["up"] == "+Y" and report["export"]["texture_size"] == 1024
+    assert 1000 < report["mesh"]["faces"] <= 3000
+    for glb in ("mesh.glb", result["glb"]):
+        assert_valid_and_upright(out / glb, read_glb(out / glb)[0].vertices, "unlit")
     mesh, extras = read_glb(out / result["glb"])
     assert extras["style"] == "my_ink"
     assert extras["weights"] == {k: v for k, v in report["weights"].items() if k != "clip"}
@@ -118,6 +130,15 @@ def test_random_weights_only_when_asked_and_then_said_everywhere(
     report = json.loads((out / "report.json").read_text())
     assert report["weights"]["features"]["weights"] == "random"
     assert read_glb(out / "stylized_ink.glb")[1]["weights"]["features"]["weights"] == "random"
+
+
+def test_export_choices_are_checked_before_anything_runs(tiny_capture_dir, tmp_path, capsys):
+    style = tmp_path / "ink.png"
+    Image.fromarray((BUILTIN_STYLES["ink"](64) * 255).astype(np.uint8)).save(style)
+    args = ["run", str(tiny_capture_dir), "--style", str(style), "--out", str(tmp_path / "o")]
+    assert main([*args, "--faces", "10"]) == 2
+    assert "face budget must be 1000 to 1000000, got 10" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_run_refuses_an_unreadable_style_before_training(tiny_capture_dir, tmp_path, capsys):

@@ -31,6 +31,7 @@ from backend.stylize.colornet_io import SavedColorNet, save_colornet
 from backend.stylize.colornet_train import TrainingStyle, train_colornet
 from backend.stylize.texture import Stylizer, StylizeSettings
 from tests.conftest import SMALL_NERF
+from tests.gltf_helpers import assert_valid_and_upright
 
 TRAINING = ("strokes", "stipple", "mosaic")
 HELDOUT = "ink"
@@ -162,6 +163,7 @@ def test_apply_style_command_writes_a_mixed_glb(tiny_run, applier, tmp_path: Pat
     assert main([*args, "--mix", str(waves), "--t", "0.3", "--strength", "0.8"]) == 0
     mesh, extras = read_glb(out)
     assert extras["style"] == "ink" and extras["mix"] == "w" and extras["strength"] == 0.8
+    assert_valid_and_upright(out, mesh.vertices)
     assert extras["weights"]["features"]["network"] == "vgg16"
     assert "features: vgg16 (imagenet weights" in capsys.readouterr().out
     expected = applier.apply(read_style_image(ink), read_style_image(waves), 0.3, 0.8).texture

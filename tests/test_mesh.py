@@ -10,12 +10,14 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
+from backend.errors import BackendError
 from backend.mesh.cleanup import chamfer_distance, clean_mesh
 from backend.mesh.extract import extract_surface, surface_from_density
-from backend.mesh.glb import read_glb, write_glb
+from backend.mesh.glb import MATERIALS, GltfExport, export_of, read_glb, vertex_normals, write_glb
 from backend.mesh.stage import MeshSettings, run_mesh_stage
 from backend.mesh.textured import TexturedMesh
 from backend.nerf.grid import GridGeometry
+from tests.gltf_helpers import assert_valid_and_upright
 
 
 def test_marching_cubes_on_an_analytic_sphere_gives_its_radius():
@@ -86,6 +88,65 @@ def test_glb_round_trip_keeps_uvs_texture_and_extras(tmp_path: Path):
     np.testing.assert_array_equal(loaded.faces, mesh.faces)
     np.testing.assert_allclose(loaded.texture, mesh.texture, atol=0.5 / 255 + 1e-6)
     assert read_extras["style"] == "ink" and read_extras["settings"]["steps"] == 150
+
+
+def _tall_textured_box() -> TexturedMesh:
+    """A box twice as tall (capture +Z) as it is deep, off the origin, with its texture."""
+    box = trimesh.creation.box(extents=(0.2, 0.1, 0.4))
+    box.apply_translation((0.3, -0.2, 0.5))
+    uvs = np.random.default_rng(1).uniform(0, 1, (len(box.vertices), 2)).astype(np.float32)
+    return TexturedMesh(box.vertices, box.faces, uvs, np.full((16, 16, 3), 0.5, np.float32))
+
+
+def test_glb_is_y_up_for_other_readers_and_capture_coordinates_for_ours(tmp_path: Path):
+    mesh = _tall_textured_box()
+    write_glb(mesh, tmp_path / "box.glb", {"style": "ink"})
+    raw = trimesh.load(tmp_path / "box.glb", force="mesh", process=False)
+    x, y, z = mesh.vertices.T
+    np.testing.assert_allclose(raw.vertices, np.stack([x, z, -y], axis=1), atol=1e-6)
+    assert np.ptp(raw.vertices[:, 1]) == pytest.approx(0.4)
+    loaded, extras = read_glb(tmp_path / "box.glb")
+    np.testing.assert_allclose(loaded.vertices, mesh.vertices, atol=1e-6)
+    assert extras["up"] == "+Y" and extras["units"] == "metres" and extras["style"] == "ink"
+
+
+def test_a_glb_written_before_the_convention_still_reads_in_capture_coordinates(tmp_path):
+    """Old run folders hold raw capture coordinates and no ``up`` record."""
+    mesh = _tall_textured_box()
+    write_glb(mesh, tmp_path / "new.glb")
+    legacy = trimesh.load(tmp_path / "new.glb", force="mesh", process=False)
+    legacy.vertices = mesh.vertices
+    legacy.metadata = {"stage": "mesh"}
+    legacy.export(tmp_path / "old.glb")
+    loaded, extras = read_glb(tmp_path / "old.glb")
+    assert "up" not in extras
+    np.testing.assert_allclose(loaded.vertices, mesh.vertices, atol=1e-6)
+
+
+@pytest.mark.parametrize("material", MATERIALS)
+def test_the_validator_and_a_second_client_see_a_clean_upright_glb(tmp_path, material):
+    mesh = _tall_textured_box()
+    extras = {"style": "ink", "settings": {"steps": 3}}
+    write_glb(mesh, tmp_path / "box.glb", extras, GltfExport(material))
+    assert_valid_and_upright(tmp_path / "box.glb", mesh.vertices, material)
+    loaded, read_extras = read_glb(tmp_path / "box.glb")
+    assert export_of(read_extras) == GltfExport(material)
+    np.testing.assert_allclose(loaded.vertices, mesh.vertices, atol=1e-6)
+
+
+def test_lit_normals_are_smooth_unit_and_point_out_of_the_box():
+    mesh = _tall_textured_box()
+    normals = vertex_normals(mesh.vertices, mesh.faces)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-6)
+    outward = mesh.vertices - mesh.vertices.mean(axis=0)
+    assert (np.sum(normals * outward, axis=1) > 0).all()
+    lonely = vertex_normals(np.zeros((3, 3)), np.array([[0, 1, 2]]))
+    np.testing.assert_allclose(lonely, [[0.0, 1.0, 0.0]] * 3)
+
+
+def test_a_wrong_material_is_refused():
+    with pytest.raises(BackendError, match="material must be one of lit, unlit"):
+        GltfExport("matte")
 
 
 def test_chamfer_distance_of_a_shifted_sphere():

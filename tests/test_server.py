@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from backend.mesh.glb import read_glb
+from tests.gltf_helpers import assert_valid_and_upright
 from tests.server_helpers import REPO, Part, Server, style_png, zip_folder
 
 JOB_OPTIONS = {"steps": 60, "style_steps": 3, "name": "lifecycle"}
@@ -140,7 +142,9 @@ def test_the_job_runs_to_the_end_with_progress_metrics_and_artifacts(
 
 
 @pytest.mark.slow
-def test_apply_style_returns_a_glb_and_a_texture(server: Server, tiny_capture_dir: Path):
+def test_apply_style_returns_a_glb_and_a_texture(
+    server: Server, tiny_capture_dir: Path, tmp_path: Path
+):
     options = {**JOB_OPTIONS, "colornet": True, "colornet_steps": 60, "name": "colornet"}
     parts = [
         Part("capture_path", str(tiny_capture_dir)),
@@ -153,6 +157,9 @@ def test_apply_style_returns_a_glb_and_a_texture(server: Server, tiny_capture_di
     path = f"/jobs/{job['id']}/apply-style"
     glb = server.request("POST", path, parts=[Part("style", style_png("waves"), "w.png")])
     assert glb.status == 200 and glb.body[:4] == b"glTF", glb.body[:200]
+    applied = tmp_path / "applied.glb"
+    applied.write_bytes(glb.body)
+    assert_valid_and_upright(applied, read_glb(applied)[0].vertices)
     fields = [Part("builtin_style", "ink"), Part("mix_builtin", "waves"), Part("t", "0.5")]
     png = server.request("POST", path, parts=[*fields, Part("format", "png")])
     assert png.status == 200 and png.headers["content-type"] == "image/png"

@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from backend.errors import BackendError
 from backend.files import write_png
 from backend.mesh.glb import write_glb
 from backend.server.uploads import UploadError
+
+if TYPE_CHECKING:
+    from backend.stylize.apply import StyleApplier
 
 CACHED_APPLIERS = 2
 FORMATS = {"glb": "model/gltf-binary", "png": "image/png"}
@@ -60,7 +64,7 @@ class StyleApplyService:
                 )
             except BackendError as exc:
                 raise UploadError(f"apply-style: {exc}") from exc
-        return _encode(textured, request, applier.weights_record())
+        return _encode(textured, request, applier)
 
     def _applier(self, job_id: str, run_dir: Path):
         if job_id in self._appliers:
@@ -84,15 +88,17 @@ class StyleApplyService:
         return applier
 
 
-def _encode(textured, request: ApplyRequest, weights: dict[str, object]) -> Applied:
-    """The result as GLB (the textured head) or PNG (its texture alone)."""
+def _encode(textured, request: ApplyRequest, applier: StyleApplier) -> Applied:
+    """The result as GLB (the textured head, written as the run wrote its own) or PNG
+    (its texture alone)."""
     with tempfile.TemporaryDirectory(prefix="apply-") as tmp:
         path = Path(tmp) / f"styled.{request.format}"
         if request.format == "png":
             write_png(path, textured.texture)
         else:
+            weights = applier.weights_record()
             extras = {"style": request.name, "colornet": True, "weights": weights}
-            write_glb(textured, path, extras)
+            write_glb(textured, path, extras, applier.export)
         content = path.read_bytes()
     filename = f"styled_{request.name}.{request.format}"
     return Applied(content, FORMATS[request.format], filename)

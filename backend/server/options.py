@@ -13,6 +13,7 @@ from pathlib import Path
 from backend.device import DEVICE_CHOICES
 from backend.errors import BackendError
 from backend.files import write_json
+from backend.mesh.glb import FACE_BUDGETS, MATERIALS, TEXTURE_SIZES
 from backend.nerf.config import PRESETS
 from backend.pretrained.networks import IMAGENET
 from backend.pretrained.registry import FEATURE_NETWORKS, WEIGHT_CHOICES
@@ -35,7 +36,8 @@ class JobOptions:
     ``stop_after`` ends a job once a stage is finished: "capture" only loads and checks
     the inputs (a dry run), "nerf" gives the field and its previews. The job is done,
     and its outputs are those of the stages it ran. ``features`` and ``weights`` choose
-    the style losses' network as ``run`` does (``weights: "random"`` only to debug).
+    the style losses' network as ``run`` does (``weights: "random"`` only to debug);
+    ``material``, ``texture_size`` and ``face_budget`` are ``run``'s export choices.
     """
 
     preset: str = "fast"
@@ -50,6 +52,9 @@ class JobOptions:
     stop_after: str | None = None
     features: str = "vgg16"
     weights: str = IMAGENET
+    material: str = "lit"
+    texture_size: int | None = None
+    face_budget: int | None = None
 
     @classmethod
     def parse(cls, text: str | None, max_image_side: int) -> JobOptions:
@@ -83,6 +88,11 @@ class JobOptions:
         _choice("device", self.device, DEVICE_CHOICES)
         _choice("features", self.features, FEATURE_NETWORKS)
         _choice("weights", self.weights, WEIGHT_CHOICES)
+        _choice("material", self.material, MATERIALS)
+        if self.texture_size is not None:
+            _choice("texture_size", self.texture_size, TEXTURE_SIZES)
+        if self.face_budget is not None:
+            _integer("face_budget", self.face_budget, *FACE_BUDGETS)
         if self.stop_after is not None:
             _choice("stop_after", self.stop_after, STAGE_ORDER[:4])
         for key in ("steps", "style_steps", "colornet_steps"):
@@ -111,7 +121,8 @@ class JobOptions:
 
 def _choice(key: str, value: object, choices) -> None:
     if value not in choices:
-        raise OptionsError(f"options: {key} must be one of {', '.join(choices)}, got {value!r}")
+        listed = ", ".join(map(str, choices))
+        raise OptionsError(f"options: {key} must be one of {listed}, got {value!r}")
 
 
 def _integer(key: str, value: object, low: int, high: int) -> None:

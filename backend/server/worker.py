@@ -115,6 +115,9 @@ def _request(spec: JobSpec, job_dir: Path, args: argparse.Namespace) -> RunReque
         vertex_offsets=options.vertex_offsets,
         features=options.features,
         weights=options.weights,
+        material=options.material,
+        texture_size=options.texture_size,
+        face_budget=options.face_budget,
     )
 
 

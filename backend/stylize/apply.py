@@ -16,7 +16,7 @@ import torch
 from backend.captures import Camera
 from backend.errors import BackendError, CheckpointError
 from backend.mesh.bake import pad_gutters
-from backend.mesh.glb import read_glb
+from backend.mesh.glb import GltfExport, export_of, read_glb
 from backend.mesh.textured import TexturedMesh
 from backend.nerf.checkpoint import load_model
 from backend.nerf.model import NerfModel
@@ -34,7 +34,8 @@ from backend.stylize.surface import SurfaceSamples, field_features, texel_sample
 
 @dataclass
 class StyleApplier:
-    """A run's colour net, mesh and field, ready to turn style images into textures."""
+    """A run's colour net, mesh and field, ready to turn style images into textures;
+    ``export`` is how the run wrote its GLBs, so applied styles are written alike."""
 
     saved: SavedColorNet
     mesh: TexturedMesh
@@ -42,6 +43,7 @@ class StyleApplier:
     extractor: FeatureExtractor
     texels: SurfaceSamples
     covered: np.ndarray
+    export: GltfExport
 
     @classmethod
     def load(
@@ -53,13 +55,13 @@ class StyleApplier:
         saved = load_colornet(run_dir, device)
         if not (run_dir / "mesh.glb").is_file():
             raise CheckpointError(f"{run_dir / 'mesh.glb'} is missing")
-        mesh, _ = read_glb(run_dir / "mesh.glb")
+        mesh, extras = read_glb(run_dir / "mesh.glb")
         model, _ = load_model(run_dir / "nerf", device)
         features = saved.features
         backbone = load_backbone(features.network, features.weights, download)
         extractor = FeatureExtractor(backbone, STAT_LAYERS).to(device)
         texels, covered = texel_samples(mesh, model.capture_box, model.field)
-        return cls(saved, mesh, model, extractor, texels, covered)
+        return cls(saved, mesh, model, extractor, texels, covered, export_of(extras))
 
     def weights_record(self) -> dict[str, object]:
         """The GLB extras' ``weights``: the feature network the colour net reads styles with."""

@@ -6,6 +6,7 @@ resumed run reads finished styles back instead of optimizing them again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ import torch
 from backend.captures import Capture
 from backend.errors import CheckpointError
 from backend.files import write_json
-from backend.mesh.glb import read_glb, write_glb
+from backend.mesh.glb import GltfExport, read_glb, write_glb
 from backend.mesh.textured import TexturedMesh
 from backend.nerf.field import VoxelField
 from backend.pretrained.networks import Backbone, FeatureExtractor
@@ -74,6 +75,7 @@ class StyleStage:
     settings: StylizeSettings
     device: torch.device
     resume: bool
+    export: GltfExport = dataclasses.field(default_factory=GltfExport)
     _stylizer: Stylizer | None = None
 
     def weights_record(self) -> dict[str, object]:
@@ -114,7 +116,7 @@ class StyleStage:
         )
         settings = {k: getattr(self.settings, k) for k in self.settings.__dataclass_fields__}
         extras = {"style": name, "settings": settings, "weights": self.weights_record()}
-        write_glb(result.mesh, glb, extras)
+        write_glb(result.mesh, glb, extras, self.export)
         summary = {**result.summary(), "glb": glb.name}
         write_json(record, summary)
         return result.mesh, summary
@@ -178,7 +180,7 @@ def run_colornet_stage(
     heldout, applied = evaluate_heldout(applier, stage.stylizer, HELDOUT_STYLE, image)
     glb = out / f"colornet_{HELDOUT_STYLE}.glb"
     extras = {"style": HELDOUT_STYLE, "colornet": True, "weights": stage.weights_record()}
-    write_glb(applied, glb, extras)
+    write_glb(applied, glb, extras, stage.export)
     summary = {
         "seconds": round(time.perf_counter() - started, 2),
         "train_seconds": round(trained.seconds, 2),
