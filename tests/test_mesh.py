@@ -13,7 +13,8 @@ from scipy.spatial import cKDTree
 from backend.errors import BackendError
 from backend.mesh.cleanup import chamfer_distance, clean_mesh
 from backend.mesh.extract import extract_surface, surface_from_density
-from backend.mesh.glb import MATERIALS, GltfExport, export_of, read_glb, vertex_normals, write_glb
+from backend.mesh.geometry import vertex_normals
+from backend.mesh.glb import MATERIALS, GltfExport, export_of, read_glb, write_glb
 from backend.mesh.stage import MeshSettings, run_mesh_stage
 from backend.mesh.textured import TexturedMesh
 from backend.nerf.grid import GridGeometry
@@ -66,6 +67,8 @@ def test_extracted_sample_head_lies_on_its_ground_truth_surface(trained_tiny):
     assert result.chamfer_rel_diag is not None and result.chamfer_rel_diag < 0.018
     assert result.mesh.texture.shape == (256, 256, 3)
     assert 0.2 < result.mesh.texture.mean() < 0.9
+    assert 0.5 < result.seen_fraction < 0.99  # 16 views, all from the front hemisphere
+    assert result.summary()["seen_fraction"] == round(result.seen_fraction, 4)
     welded = trimesh.Trimesh(result.mesh.vertices, result.mesh.faces)
     pieces = [len(p.faces) for p in welded.split(only_watertight=False)]
     assert min(pieces) >= 0.01 * len(welded.faces), f"slivers left by decimation: {pieces}"

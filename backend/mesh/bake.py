@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from backend.captures import SceneBox
+from backend.mesh.geometry import welded
+from backend.mesh.visibility import harmonic_fill
 from backend.nerf.field import VoxelField
 from backend.raster import TorchRasterizer
 
@@ -45,22 +47,57 @@ def bake_texture(
     faces: np.ndarray,
     uvs: np.ndarray,
     size: int,
+    seen: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Texture (size, size, 3) of the field's view-independent colour, with padded gutters."""
-    points, covered = surface_points(vertices, faces, uvs, size)
+    """Texture (size, size, 3) of the field's view-independent colour, with padded gutters.
+
+    ``seen`` (per vertex) marks the surface some capture camera saw; texels of faces
+    with an unseen vertex take the seen colours continued smoothly over the mesh
+    (:func:`harmonic_fill`) instead of the field's, which holds nothing trustworthy there.
+    """
     device = field.grid.table.device
+    known = np.ones(len(vertices), bool) if seen is None else seen
+    colours = _vertex_colours(field, box, vertices, faces, known, device)
+    values, covered = texel_attributes(np.c_[vertices, known, colours], faces, uvs, size)
+    points, seen_texels, continued = values[..., :3], values[..., 3] > 0.999, values[..., 4:]
     texture = np.zeros((size, size, 3), dtype=np.float32)
-    normalized = torch.tensor(
-        box.to_normalized(points[covered]), dtype=torch.float32, device=device
-    )
+    texture[covered] = _field_colours(field, box, points[covered], device)
+    unseen = covered & ~seen_texels
+    texture[unseen] = continued[unseen]
+    return pad_gutters(texture, covered)
+
+
+def _vertex_colours(
+    field: VoxelField,
+    box: SceneBox,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    known: np.ndarray,
+    device: torch.device,
+) -> np.ndarray:
+    """The field's colour at seen vertices, continued over the welded surface elsewhere."""
+    welded_faces, position = welded(vertices, faces)
+    count = int(position.max()) + 1
+    points = np.zeros((count, 3))
+    points[position] = vertices
+    seen = np.zeros(count, bool)
+    seen[position] = known
+    colours = harmonic_fill(_field_colours(field, box, points, device), seen, welded_faces)
+    return colours[position]
+
+
+def _field_colours(
+    field: VoxelField, box: SceneBox, points: np.ndarray, device: torch.device
+) -> np.ndarray:
+    """The field's view-independent colour at world ``points`` (N, 3); black outside."""
+    normalized = torch.tensor(box.to_normalized(points), dtype=torch.float32, device=device)
     inside = field.geometry.inside(normalized)
     colours = torch.zeros(len(normalized), 3, device=device)
     for start in range(0, len(normalized), 1 << 18):
         chunk = slice(start, start + (1 << 18))
         query = normalized[chunk][inside[chunk]]
         colours[chunk][inside[chunk]] = field.diffuse_colour(query)
-    texture[covered] = colours.cpu().numpy()
-    return pad_gutters(texture, covered)
+    return colours.cpu().numpy()
 
 
 def pad_gutters(texture: np.ndarray, covered: np.ndarray) -> np.ndarray:

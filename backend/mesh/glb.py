@@ -29,6 +29,7 @@ from PIL import Image
 
 from backend.errors import BackendError
 from backend.files import atomic_write
+from backend.mesh.geometry import vertex_normals
 from backend.mesh.textured import TexturedMesh
 
 CAPTURE_TO_GLTF = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
@@ -168,20 +169,6 @@ def _material(export: GltfExport) -> dict[str, object]:
     if export.material == "unlit":
         material["extensions"] = {"KHR_materials_unlit": {}}
     return material
-
-
-def vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted smooth normals of unit length; a vertex on no face of positive area
-    gets +Y (glTF requires unit normals)."""
-    corners = positions[faces.astype(np.int64)]
-    face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    normals = np.zeros_like(positions, dtype=np.float64)
-    for k in range(3):
-        np.add.at(normals, faces[:, k].astype(np.int64), face_normals)
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    unit = np.divide(normals, length, out=np.zeros_like(normals), where=length > 1e-20)
-    unit[length[:, 0] <= 1e-20] = (0.0, 1.0, 0.0)
-    return unit.astype(np.float32)
 
 
 def _png(texture: np.ndarray) -> bytes:

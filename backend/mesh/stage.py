@@ -15,9 +15,10 @@ from backend.mesh.bake import bake_texture
 from backend.mesh.cleanup import chamfer_distance, clean_mesh
 from backend.mesh.extract import extract_surface
 from backend.mesh.textured import TexturedMesh
+from backend.mesh.visibility import visible_vertices
 from backend.nerf.model import NerfModel
 
-MESH_STEPS = ("marching_cubes", "cleanup", "atlas", "bake")
+MESH_STEPS = ("marching_cubes", "cleanup", "atlas", "visibility", "bake")
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,14 @@ class MeshResult:
     seconds: dict[str, float]
     chamfer_rel_diag: float | None
     surface_level: float
+    seen_fraction: float
 
     def summary(self) -> dict[str, object]:
         out: dict[str, object] = {
             "vertices": len(self.mesh.vertices),
             "faces": len(self.mesh.faces),
             "surface_level": round(self.surface_level, 4),
+            "seen_fraction": round(self.seen_fraction, 4),
             "seconds": round(sum(self.seconds.values()), 2),
             "stage_seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }
@@ -79,11 +82,16 @@ def run_mesh_stage(
     lap("cleanup")
     vertices, faces, uvs = uv_atlas(mesh, settings.texture_size)
     lap("atlas")
-    texture = bake_texture(model.field, capture.box, vertices, faces, uvs, settings.texture_size)
+    visibility = visible_vertices(vertices, faces, [frame.camera for frame in capture.train])
+    lap("visibility")
+    texture = bake_texture(
+        model.field, capture.box, vertices, faces, uvs, settings.texture_size, visibility.seen
+    )
     lap("bake")
     chamfer = None
     if capture.gt_mesh_path is not None:
         truth = trimesh.load(capture.gt_mesh_path, force="mesh")
         diagonal = float(np.linalg.norm(truth.bounds[1] - truth.bounds[0]))
         chamfer = chamfer_distance(mesh, truth) / diagonal
-    return MeshResult(TexturedMesh(vertices, faces, uvs, texture), seconds, chamfer, surface.level)
+    textured = TexturedMesh(vertices, faces, uvs, texture)
+    return MeshResult(textured, seconds, chamfer, surface.level, visibility.seen_fraction)

@@ -15,23 +15,7 @@ import torch
 from backend.captures import Camera, Capture
 from backend.mesh.atlas import MAX_MIP_LEVEL
 from backend.mesh.textured import TexturedMesh
-
-NEAR, FAR = 0.01, 100.0
-
-
-def clip_matrix(camera: Camera) -> np.ndarray:
-    """World -> clip (4x4) for nvdiffrast conventions; raster row 0 is the image bottom."""
-    k = camera.intrinsics
-    n, f = NEAR, FAR
-    projection = np.array(
-        [
-            [2 * k.fx / k.width, 0.0, 1.0 - 2 * k.cx / k.width, 0.0],
-            [0.0, 2 * k.fy / k.height, 2 * k.cy / k.height - 1.0, 0.0],
-            [0.0, 0.0, -(f + n) / (f - n), -2 * f * n / (f - n)],
-            [0.0, 0.0, -1.0, 0.0],
-        ]
-    )
-    return projection @ np.linalg.inv(camera.c2w)
+from backend.raster.projection import clip_matrix
 
 
 def random_views(
