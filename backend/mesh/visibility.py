@@ -6,9 +6,10 @@ grey sheet or noise onto the head. So the mesh stage finds the surface that some
 training camera saw and continues the seen colours smoothly over the rest.
 
 A vertex counts as seen from a camera when it projects inside the frame, faces the
-camera, and is not hidden: its depth is within a tolerance of the depth the rasterized
-mesh shows at its pixel. Testing vertices rather than rasterized faces stays right at
-capture resolution, where most faces of a 20k-face head are smaller than a pixel.
+camera (within 75 degrees), and is not hidden: its depth is within a tolerance of the
+depth the rasterized mesh shows at its pixel. Testing vertices rather than rasterized
+faces stays right at capture resolution, where most faces of a 20k-face head are
+smaller than a pixel.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ ANCHOR = 1e-8
 # Cameras beyond this many add little: neighbours in a capture see nearly the same
 # surface. The most different directions are kept, and the stage stays within seconds.
 MAX_CAMERAS = 24
-# Depth slack, as a fraction of the mesh's bounding-box diagonal (about 2 mm on a head):
+# Depth slack, as a fraction of the mesh's bounding-box diagonal (about 4 mm on a head):
 # more than a face's depth change across a pixel, less than a nose or an ear.
 DEPTH_TOLERANCE = 0.01
 
