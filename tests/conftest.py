@@ -16,6 +16,7 @@ from backend.pretrained.registry import fetch_weights
 from backend.pretrained.registry import weights_folder as registry_folder
 
 TINY_RES = 48
+SUZANNE = SAMPLE_HEAD.parent / "suzanne.glb"
 # The TV weight is tuned for 128^3 grids on 128 px images; on this 64^3 grid it smooths
 # relatively more, so the tiny fixture trains without it (CLI tests use the defaults).
 SMALL_NERF = NerfConfig(
@@ -35,6 +36,18 @@ def tiny_capture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained_tiny(tiny_capture_dir: Path):
     """The tiny capture and a NeRF trained on it for 400 steps (about 10 s)."""
     capture = load_capture(tiny_capture_dir)
+    trainer = Trainer(capture, SMALL_NERF, torch.device("cpu"))
+    trainer.train()
+    return capture, trainer.model()
+
+
+@pytest.fixture(scope="session")
+def trained_suzanne(tmp_path_factory: pytest.TempPathFactory):
+    """A head of harder shape: Blender's Suzanne, off-centre and scaled (large ears, deep
+    eye sockets), 16 + 4 front-hemisphere views at 48 px, and a NeRF trained on it."""
+    pytest.importorskip("bpy", reason="bpy renders the test capture: pip install -e '.[dev]'")
+    out = tmp_path_factory.mktemp("suzanne") / "capture"
+    capture = load_capture(render_capture(SynthRequest(SUZANNE, out, 16, 4, TINY_RES)))
     trainer = Trainer(capture, SMALL_NERF, torch.device("cpu"))
     trainer.train()
     return capture, trainer.model()

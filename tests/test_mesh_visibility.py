@@ -107,15 +107,24 @@ def test_harmonic_fill_gives_a_part_with_nothing_known_the_known_mean():
     np.testing.assert_allclose(filled[~known], values[known].mean(), atol=1e-3)
 
 
-def test_the_bake_keeps_seen_texels_and_continues_colour_over_the_rest(trained_tiny):
-    capture, model = trained_tiny
+def test_suzanne_meshes_close_to_its_truth_and_says_what_was_seen(trained_suzanne):
+    capture, model = trained_suzanne
+    result = run_mesh_stage(model, capture, MeshSettings(64, 4000, 128))
+    # 1.1% at 48 px; the benchmark's 128 px Suzanne capture gives 0.45% (docs/BENCHMARKS.md).
+    assert result.chamfer_rel_diag is not None and result.chamfer_rel_diag < 0.02
+    assert 0.55 < result.seen_fraction < 0.85  # the back of the head and ears unseen
+
+
+@pytest.mark.parametrize("head", ["trained_tiny", "trained_suzanne"])
+def test_the_bake_keeps_seen_texels_and_continues_colour_over_the_rest(head, request):
+    capture, model = request.getfixturevalue(head)
     mesh = run_mesh_stage(model, capture, MeshSettings(64, 4000, 128)).mesh
     seen = visible_vertices(mesh.vertices, mesh.faces, [f.camera for f in capture.train]).seen
     args = (model.field, capture.box, mesh.vertices, mesh.faces, mesh.uvs, 128)
     field_only, filled = bake_texture(*args), bake_texture(*args, seen)
     flags, covered = texel_attributes(seen[:, None].astype(float), mesh.faces, mesh.uvs, 128)
     seen_texels, unseen_texels = covered & (flags[..., 0] > 0.999), covered & (flags[..., 0] < 0.5)
-    assert unseen_texels.sum() >= 50  # the back of the head: about 125 of 128 x 128
+    assert unseen_texels.sum() >= 50  # the sample head's back: about 125 of 128 x 128
     np.testing.assert_allclose(filled[seen_texels], field_only[seen_texels], atol=1e-6)
     assert np.abs(filled[unseen_texels] - field_only[unseen_texels]).max() > 0.05
     roughness = [_variation(t, unseen_texels) for t in (field_only, filled)]
