@@ -59,7 +59,8 @@ class GltfExport:
 
     def __post_init__(self) -> None:
         if self.material not in MATERIALS:
-            raise BackendError(f"material must be one of {', '.join(MATERIALS)}")
+            listed = ", ".join(MATERIALS)
+            raise BackendError(f"material must be one of {listed}, got {self.material!r}")
 
 
 def write_glb(
