@@ -70,6 +70,11 @@ class Intrinsics:
             self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height, self.distortion
         )
 
+    def with_long_side(self, size: int) -> Intrinsics:
+        """The same camera resampled so that its longer image side is ``size`` pixels."""
+        scale = size / max(self.width, self.height)
+        return self.resized(round(self.width * scale), round(self.height * scale))
+
 
 @dataclass(frozen=True)
 class Camera:

@@ -46,13 +46,10 @@ class JudgeFigures:
 def judge_cameras(capture: Capture, size: int = JUDGE_SIZE) -> list[Camera]:
     """The held-out cameras (else every 8th training one) at ``size`` px, long side."""
     frames = capture.heldout or capture.train[::8]
-    cameras = []
-    for frame in frames[:JUDGE_VIEWS]:
-        k = frame.camera.intrinsics
-        scale = size / max(k.width, k.height)
-        resized = k.resized(round(k.width * scale), round(k.height * scale))
-        cameras.append(Camera(resized, frame.camera.c2w))
-    return cameras
+    return [
+        Camera(frame.camera.intrinsics.with_long_side(size), frame.camera.c2w)
+        for frame in frames[:JUDGE_VIEWS]
+    ]
 
 
 class HeldoutJudge:

@@ -46,9 +46,7 @@ def orbit_views(capture: Capture, count: int, size: int, spread_degrees: float) 
 
 
 def look_at_camera(template: Camera, position: np.ndarray, target: np.ndarray, size: int) -> Camera:
-    k = template.intrinsics
-    scale = size / max(k.width, k.height)
-    intrinsics = k.resized(round(k.width * scale), round(k.height * scale))
+    intrinsics = template.intrinsics.with_long_side(size)
     forward = (target - position) / np.linalg.norm(target - position)
     up_hint = template.c2w[:3, 1]
     right = np.cross(forward, up_hint)
