@@ -3,7 +3,7 @@
 The held-out cameras are views no optimization drew from. Each is rendered at
 ``JUDGE_SIZE`` px along its long side with 2 x 2 samples per pixel (a production
 renderer's antialiasing), and only the head's pixels count. The unstylized head's
-renders are made once and give every figure its baseline.
+renders and their feature statistics are made once and give every figure its baseline.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class HeldoutJudge:
         self.judge, self.rasterizer, self.mesh = judge, rasterizer, mesh
         self.cameras = judge_cameras(capture)
         self.original_images, self.masks = self.renders(original)
+        self.original_statistics = judge.statistics(self.original_images, self.masks)
 
     @torch.no_grad()
     def renders(
@@ -90,6 +91,6 @@ class HeldoutJudge:
         both = masks * self.masks
         return JudgeFigures(
             self.judge.compare(self.judge.statistics(images, masks), target),
-            self.judge.compare(self.judge.statistics(self.original_images, self.masks), target),
+            self.judge.compare(self.original_statistics, target),
             self.judge.perceptual_distance(images, self.original_images, both),
         )
