@@ -76,11 +76,8 @@ def _vertex_colours(
     device: torch.device,
 ) -> np.ndarray:
     """The field's colour at seen vertices, continued over the welded surface elsewhere."""
-    welded_faces, position = welded(vertices, faces)
-    count = int(position.max()) + 1
-    points = np.zeros((count, 3))
-    points[position] = vertices
-    seen = np.zeros(count, bool)
+    points, welded_faces, position = welded(vertices, faces)
+    seen = np.zeros(len(points), bool)
     seen[position] = known
     colours = harmonic_fill(_field_colours(field, box, points, device), seen, welded_faces)
     return colours[position]

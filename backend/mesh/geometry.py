@@ -25,9 +25,11 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return unit.astype(np.float32)
 
 
-def welded(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The faces over shared positions, and each vertex's position index: a UV atlas
-    splits vertices along its seams, which cuts the surface's neighbourhoods there."""
+def welded(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The shared positions (P, 3), the faces over them, and each vertex's position
+    index: a UV atlas splits vertices along its seams, which cuts the surface's
+    neighbourhoods there."""
     rounded = np.round(np.asarray(vertices, np.float64), 9)
-    _, inverse = np.unique(rounded, axis=0, return_inverse=True)
-    return inverse.reshape(-1)[np.asarray(faces, np.int64)], inverse.reshape(-1)
+    points, inverse = np.unique(rounded, axis=0, return_inverse=True)
+    position = inverse.reshape(-1)
+    return points, position[np.asarray(faces, np.int64)], position

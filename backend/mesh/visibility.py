@@ -52,9 +52,7 @@ def visible_vertices(vertices: np.ndarray, faces: np.ndarray, cameras: list[Came
     """Which vertices any of ``cameras`` saw, and the seen share of the surface area
     (faces with all three vertices seen). Normals come from the welded surface, so a
     vertex on an atlas seam faces where its whole neighbourhood faces."""
-    welded_faces, position = welded(vertices, faces)
-    points = np.zeros((int(position.max()) + 1, 3))
-    points[position] = vertices
+    points, welded_faces, position = welded(vertices, faces)
     normals = vertex_normals(points, welded_faces)[position]
     diagonal = float(np.linalg.norm(np.ptp(vertices, axis=0)))
     seen = np.zeros(len(vertices), dtype=bool)
