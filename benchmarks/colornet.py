@@ -41,6 +41,7 @@ from backend.raster import make_rasterizer
 from backend.style.builtin import BUILTIN_STYLES
 from backend.style.judge import Judge
 from backend.stylize.apply import StyleApplier
+from backend.stylize.colornet_eval import judge_gaps
 from backend.stylize.texture import Stylizer
 
 
@@ -117,17 +118,14 @@ def _heldout(run_dir: Path, applier: StyleApplier, names: list[str], device) -> 
         opt = first.heldout.evaluate(optimized[0], image).summary()
         rmse = first.render_rmse(ours, optimized[0], views)
         spread = first.render_rmse(optimized[0], optimized[1], views)
+        gain_gap, cov_gap = judge_gaps(cn, opt)
         out.append(
             {
                 "name": name,
                 "judge_colornet": cn,
                 "judge_optimized": opt,
-                "gain_gap_points": round(
-                    100 * (opt["judge_meanstd_gain"] - cn["judge_meanstd_gain"]), 2
-                ),
-                "cov_ratio_gap": round(
-                    opt["judge_cov_cosine_ratio"] - cn["judge_cov_cosine_ratio"], 3
-                ),
+                "gain_gap_points": gain_gap,
+                "cov_ratio_gap": cov_gap,
                 "rmse_to_optimized": round(rmse, 4),
                 "seed_spread": round(spread, 4),
                 "rmse_ratio": round(rmse / max(spread, 1e-9), 3),

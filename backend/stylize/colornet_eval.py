@@ -48,16 +48,13 @@ class HeldoutResult:
 
     def summary(self) -> dict[str, object]:
         colornet, optimized = self.judge_colornet.summary(), self.judge_optimized.summary()
+        gain_gap, cov_gap = judge_gaps(colornet, optimized)
         return {
             "name": self.name,
             "judge_colornet": colornet,
             "judge_optimized": optimized,
-            "judge_gain_gap_points": round(
-                100 * (optimized["judge_meanstd_gain"] - colornet["judge_meanstd_gain"]), 2
-            ),
-            "judge_cov_ratio_gap": round(
-                optimized["judge_cov_cosine_ratio"] - colornet["judge_cov_cosine_ratio"], 3
-            ),
+            "judge_gain_gap_points": gain_gap,
+            "judge_cov_ratio_gap": cov_gap,
             "style_gap": round(self.style_gap, 4),
             "style_loss_reduction_colornet": round(self.reduction(self.style_loss_colornet), 4),
             "style_loss_reduction_optimized": round(self.reduction(self.style_loss_optimized), 4),
@@ -67,6 +64,14 @@ class HeldoutResult:
             **self.consistency.summary(),
             "apply_seconds": round(self.apply_seconds, 3),
         }
+
+
+def judge_gaps(colornet: dict[str, float], optimized: dict[str, float]) -> tuple[float, float]:
+    """How far the colour net falls short of the optimization by the judge (two
+    :meth:`JudgeFigures.summary` dicts): style gain in points, covariance ratio."""
+    gain = 100 * (optimized["judge_meanstd_gain"] - colornet["judge_meanstd_gain"])
+    ratio = optimized["judge_cov_cosine_ratio"] - colornet["judge_cov_cosine_ratio"]
+    return round(gain, 2), round(ratio, 3)
 
 
 def evaluate_heldout(
