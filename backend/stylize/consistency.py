@@ -101,12 +101,6 @@ def arc_consistency(
     return Consistency(float(short[0]), float(long[0]), float(short[1]), float(long[1]))
 
 
-def warp_rmse(a: Frame, camera_a: Camera, b: Frame, camera_b: Camera) -> float:
-    """RMSE of B's colours against A's at the same surface points (see :func:`warp`)."""
-    warped = warp(a, camera_a, b, camera_b)
-    return float("nan") if warped is None else warped.rmse
-
-
 def warp(a: Frame, camera_a: Camera, b: Frame, camera_b: Camera) -> Warp | None:
     """A warped into B over co-visible pixels that both cameras see within
     ``MAX_VIEW_ANGLE_DEGREES`` of the surface normal; None where there are none."""
