@@ -31,13 +31,18 @@ def build(out: Path = OUT) -> None:
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     points = dirs * head_shape.radius(dirs)[:, None]
     mesh.vertices.foreach_set("co", (points * head_shape.SCALE).astype(np.float32).ravel())
-    albedo = head_shape.colour(points)
+    obj.data.materials.append(_vertex_colour_material())
+    export_vertex_coloured(mesh, head_shape.colour(points), out)
+
+
+def export_vertex_coloured(mesh: bpy.types.Mesh, colours: np.ndarray, out: Path) -> None:
+    """Paint ``colours`` (V, 3) as the mesh's colour attribute, shade it smooth, and
+    export the scene as a GLB carrying those colours and normals, no UVs."""
     attribute = mesh.color_attributes.new("Col", "FLOAT_COLOR", "POINT")
-    rgba = np.concatenate([albedo, np.ones((len(albedo), 1))], axis=1).astype(np.float32)
+    rgba = np.concatenate([colours, np.ones((len(colours), 1))], axis=1).astype(np.float32)
     attribute.data.foreach_set("color", rgba.ravel())
     mesh.polygons.foreach_set("use_smooth", [True] * len(mesh.polygons))
     mesh.update()
-    obj.data.materials.append(_vertex_colour_material())
     bpy.ops.export_scene.gltf(
         filepath=str(out),
         export_format="GLB",

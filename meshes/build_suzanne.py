@@ -10,10 +10,14 @@ Run: ``python meshes/build_suzanne.py`` (needs the ``bpy`` module from the dev e
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import bpy
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_head import export_vertex_coloured
 
 OUT = Path(__file__).resolve().parent / "suzanne.glb"
 LOCATION = (0.35, -0.2, 0.25)
@@ -45,24 +49,10 @@ def build(out: Path = OUT) -> None:
     mesh = obj.data
     points = np.array([v.co[:] for v in mesh.vertices], dtype=np.float64)
     normals = np.array([v.normal[:] for v in mesh.vertices], dtype=np.float64)
-    colours = albedo(points, normals)
-    attribute = mesh.color_attributes.new("Col", "FLOAT_COLOR", "POINT")
-    rgba = np.concatenate([colours, np.ones((len(colours), 1))], axis=1).astype(np.float32)
-    attribute.data.foreach_set("color", rgba.ravel())
-    mesh.polygons.foreach_set("use_smooth", [True] * len(mesh.polygons))
     mesh.vertices.foreach_set(
         "co", (points * SCALE + np.array(LOCATION)).astype(np.float32).ravel()
     )
-    mesh.update()
-    bpy.ops.export_scene.gltf(
-        filepath=str(out),
-        export_format="GLB",
-        export_vertex_color="ACTIVE",
-        export_all_vertex_colors=False,
-        export_normals=True,
-        export_texcoords=False,
-    )
-    print(f"wrote {out} ({len(mesh.vertices)} vertices, {len(mesh.polygons)} faces)")
+    export_vertex_coloured(mesh, albedo(points, normals), out)
 
 
 if __name__ == "__main__":
