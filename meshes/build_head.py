@@ -21,18 +21,24 @@ OUT = Path(__file__).resolve().parent / "head.glb"
 
 
 def build(out: Path = OUT) -> None:
+    mesh = head_object("SampleHead").data
+    points = np.array([v.co[:] for v in mesh.vertices], dtype=np.float64) / head_shape.SCALE
+    export_vertex_coloured(mesh, head_shape.colour(points), out)
+
+
+def head_object(name: str) -> bpy.types.Object:
+    """A fresh scene holding the analytic head shape (life size) as object ``name``."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.mesh.primitive_ico_sphere_add(subdivisions=SUBDIVISIONS, radius=1.0)
     obj = bpy.context.active_object
-    obj.name = "SampleHead"
+    obj.name = obj.data.name = name
     mesh = obj.data
-    mesh.name = "SampleHead"
     dirs = np.array([v.co[:] for v in mesh.vertices], dtype=np.float64)
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     points = dirs * head_shape.radius(dirs)[:, None]
     mesh.vertices.foreach_set("co", (points * head_shape.SCALE).astype(np.float32).ravel())
     obj.data.materials.append(_vertex_colour_material())
-    export_vertex_coloured(mesh, head_shape.colour(points), out)
+    return obj
 
 
 def export_vertex_coloured(mesh: bpy.types.Mesh, colours: np.ndarray, out: Path) -> None:

@@ -17,6 +17,7 @@ from backend.pretrained.registry import weights_folder as registry_folder
 
 TINY_RES = 48
 SUZANNE = SAMPLE_HEAD.parent / "suzanne.glb"
+OPEN_HEAD = SAMPLE_HEAD.parent / "open_head.glb"
 # The TV weight is tuned for 128^3 grids on 128 px images; on this 64^3 grid it smooths
 # relatively more, so the tiny fixture trains without it (CLI tests use the defaults).
 SMALL_NERF = NerfConfig(
@@ -45,9 +46,20 @@ def trained_tiny(tiny_capture_dir: Path):
 def trained_suzanne(tmp_path_factory: pytest.TempPathFactory):
     """A head of harder shape: Blender's Suzanne, off-centre and scaled (large ears, deep
     eye sockets), 16 + 4 front-hemisphere views at 48 px, and a NeRF trained on it."""
+    return _trained_head(tmp_path_factory, SUZANNE)
+
+
+@pytest.fixture(scope="session")
+def trained_open_head(tmp_path_factory: pytest.TempPathFactory):
+    """The sample head open at the back (a zero-thickness shell, as scans are), 16 + 4
+    front-hemisphere views at 48 px, and a NeRF trained on it."""
+    return _trained_head(tmp_path_factory, OPEN_HEAD)
+
+
+def _trained_head(tmp_path_factory: pytest.TempPathFactory, mesh: Path):
     pytest.importorskip("bpy", reason="bpy renders the test capture: pip install -e '.[dev]'")
-    out = tmp_path_factory.mktemp("suzanne") / "capture"
-    capture = load_capture(render_capture(SynthRequest(SUZANNE, out, 16, 4, TINY_RES)))
+    out = tmp_path_factory.mktemp(mesh.stem) / "capture"
+    capture = load_capture(render_capture(SynthRequest(mesh, out, 16, 4, TINY_RES)))
     trainer = Trainer(capture, SMALL_NERF, torch.device("cpu"))
     trainer.train()
     return capture, trainer.model()

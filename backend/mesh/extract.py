@@ -8,7 +8,8 @@ no outline is in view.
 The trained field is a shell around what the cameras saw (the unseen interior is pruned),
 so the solid is rebuilt before marching: the visual hull carved by the NeRF's depth maps
 (space seen through) is solid, cavities enclosed by the shell are filled, and where the
-NeRF has density the surface follows it with sub-voxel accuracy.
+NeRF has density the surface follows it with sub-voxel accuracy. Away from the surface
+the depth maps saw, the hull is smoothed (:mod:`backend.mesh.closure`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import trimesh
 from scipy import ndimage
 
 from backend.captures import Capture, Frame
+from backend.mesh.closure import depth_points, shape_prior, without_sheets
 from backend.mesh.level import OutlineView, outline_level
 from backend.nerf.grid import GridGeometry
 from backend.nerf.hull import carve
@@ -67,7 +69,12 @@ def extract_surface(model: NerfModel, capture: Capture, resolution: int = 256) -
     solid = _depth_hull(capture, frames, renders, lattice)
     views = [OutlineView(f.camera, r.opacity) for f, r in zip(frames, renders, strict=True)]
     level = outline_level(density, lattice, capture.box, views, surface_level(model))
-    vertices, faces = surface_from_density(density.numpy(), lattice, level, solid)
+    filled = without_sheets(
+        filled_solid(density.numpy(), level, solid), round(field.voxel / lattice.voxel)
+    )
+    prior = shape_prior(filled, depth_points(frames, renders, capture.box), lattice)
+    volume = prior.blend(solid_volume(density.numpy(), level, filled), level)
+    vertices, faces = march(volume, lattice, level)
     return Surface(trimesh.Trimesh(capture.box.to_world(vertices), faces, process=False), level)
 
 
@@ -76,10 +83,27 @@ def surface_from_density(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Marching cubes at ``level`` over a lattice, enclosed cavities filled, ``solid``
     (bool, lattice dims) counted as inside; vertices in the lattice's coordinates."""
+    filled = filled_solid(density, level, solid)
+    return march(solid_volume(density, level, filled), lattice, level)
+
+
+def filled_solid(density: np.ndarray, level: float, solid: np.ndarray | None) -> np.ndarray:
+    """Vertices above ``level`` or in ``solid``, with the cavities they enclose."""
     inside = density > level if solid is None else (density > level) | solid
-    filled = ndimage.binary_fill_holes(inside)
-    volume = np.pad(np.where(filled & (density <= level), 2.0 * level, density), 1)
-    vertices, faces = mcubes.marching_cubes(volume, level)
+    return ndimage.binary_fill_holes(inside)
+
+
+def solid_volume(density: np.ndarray, level: float, filled: np.ndarray) -> np.ndarray:
+    """The density, raised above ``level`` wherever ``filled`` says inside and lowered
+    below it wherever it says outside (elsewhere kept, for sub-voxel accuracy)."""
+    inside = np.where(density > level, density, 2.0 * level)
+    return np.where(filled, inside, np.where(density > level, 0.5 * level, density))
+
+
+def march(volume: np.ndarray, lattice: GridGeometry, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Marching cubes at ``level``, closed at the lattice's border; vertices in the
+    lattice's coordinates."""
+    vertices, faces = mcubes.marching_cubes(np.pad(volume, 1), level)
     return lattice.low.numpy() + (vertices - 1.0) * lattice.voxel, faces.astype(np.int64)
 
 
