@@ -61,7 +61,7 @@ def hemisphere_directions(count: int, offset: float) -> np.ndarray:
                 math.sin(elevation),
             )
         )
-    return np.asarray(out)
+    return np.asarray(out, dtype=np.float64).reshape(-1, 3)  # (0, 3) when count is 0
 
 
 def import_mesh(path: Path) -> bpy.types.Object:
