@@ -12,7 +12,8 @@ from scipy.spatial import cKDTree
 
 from backend.errors import BackendError
 from backend.mesh.cleanup import chamfer_distance, clean_mesh
-from backend.mesh.extract import extract_surface, surface_from_density
+from backend.mesh.closure import without_sheets
+from backend.mesh.extract import extract_surface, filled_solid, march, solid_volume
 from backend.mesh.geometry import vertex_normals
 from backend.mesh.glb import MATERIALS, GltfExport, export_of, read_glb, write_glb
 from backend.mesh.stage import MeshSettings, run_mesh_stage
@@ -26,7 +27,9 @@ def test_marching_cubes_on_an_analytic_sphere_gives_its_radius():
     points = lattice.vertices().numpy()
     radius = np.linalg.norm(points, axis=-1)
     density = np.clip(0.6 - radius, 0.0, None) * 1000.0
-    vertices, faces = surface_from_density(density, lattice, level=10.0)
+    # The stage's own chain: solid, sheets opened away (a sphere has none), volume, march.
+    solid = without_sheets(filled_solid(density, 10.0, None), 2)
+    vertices, faces = march(solid_volume(density, 10.0, solid), lattice, 10.0)
     r = np.linalg.norm(vertices, axis=1)
     assert r.mean() == pytest.approx(0.59, rel=2e-3)
     assert r.std() < 2e-3

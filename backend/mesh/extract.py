@@ -78,15 +78,6 @@ def extract_surface(model: NerfModel, capture: Capture, resolution: int = 256) -
     return Surface(trimesh.Trimesh(capture.box.to_world(vertices), faces, process=False), level)
 
 
-def surface_from_density(
-    density: np.ndarray, lattice: GridGeometry, level: float, solid: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Marching cubes at ``level`` over a lattice, enclosed cavities filled, ``solid``
-    (bool, lattice dims) counted as inside; vertices in the lattice's coordinates."""
-    filled = filled_solid(density, level, solid)
-    return march(solid_volume(density, level, filled), lattice, level)
-
-
 def filled_solid(density: np.ndarray, level: float, solid: np.ndarray | None) -> np.ndarray:
     """Vertices above ``level`` or in ``solid``, with the cavities they enclose."""
     inside = density > level if solid is None else (density > level) | solid
