@@ -207,12 +207,15 @@ def test_blenders_own_importer_puts_the_head_where_the_capture_saw_it(
     surface = cKDTree(trimesh.sample.sample_surface(truth, 200_000, seed=0)[0])
     # The tiny capture's own mesh is coarse (48 px views): about 1% of the diagonal off.
     assert np.median(surface.query(imported)[0]) < 0.02 * diagonal
+    # Every extreme but the back of the head (+Y, which no front-hemisphere camera saw:
+    # the 48 px capture's smoothed hull ends 2.4% of the diagonal short of it).
+    seen_extremes = np.array([[True, True, True], [True, False, True]])
     bounds = np.stack([imported.min(axis=0), imported.max(axis=0)])
-    assert np.abs(bounds - truth.bounds).max() < 0.015 * diagonal
+    assert np.abs(bounds - truth.bounds)[seen_extremes].max() < 0.015 * diagonal
     x, y, z = imported.T
     tipped = np.stack([x, -z, y], axis=1)  # where a file in raw +Z-up coordinates lands
     tipped_bounds = np.stack([tipped.min(axis=0), tipped.max(axis=0)])
-    assert np.abs(tipped_bounds - truth.bounds).max() > 0.03 * diagonal
+    assert np.abs(tipped_bounds - truth.bounds)[seen_extremes].max() > 0.03 * diagonal
 
 
 def test_the_style_menu_offers_exactly_the_backends_builtin_styles():

@@ -12,7 +12,7 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
@@ -83,7 +83,7 @@ class Service:
 
     config: ServerConfig
     store: JobStore
-    supervisor: WorkerSupervisor
+    executor: Executor
     applier: StyleApplyService
 
     def files(self, job_id: str) -> JobFiles:
@@ -115,18 +115,38 @@ class Service:
         )
 
 
+class Executor(Protocol):
+    """Runs the queued jobs: the local worker supervisor, or the Ray executor."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def make_executor(config: ServerConfig, store: JobStore) -> Executor:
+    if config.executor == "local":
+        return WorkerSupervisor(config, store)
+    try:
+        from backend.server.ray_executor import RayExecutor
+    except ImportError as exc:
+        raise BackendError(
+            f"--executor ray needs Ray ({exc}): pip install -e '.[ray]', on every node too"
+        ) from exc
+    return RayExecutor(config, store)
+
+
 def create_app(config: ServerConfig, token: str) -> FastAPI:
     config.jobs_dir.mkdir(parents=True, exist_ok=True)
     store = JobStore(config.db_path)
     service = Service(
-        config, store, WorkerSupervisor(config, store), StyleApplyService(config.offline)
+        config, store, make_executor(config, store), StyleApplyService(config.offline)
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        service.supervisor.start()
+        service.executor.start()
         yield
-        service.supervisor.stop()
+        service.executor.stop()
 
     app = FastAPI(
         title="Stylized heads backend",

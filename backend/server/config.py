@@ -10,6 +10,7 @@ APP_NAME = "stylized-heads"
 DATA_ENV = "STYLIZED_HEADS_DATA"
 TOKEN_ENV = "STYLIZED_HEADS_TOKEN_FILE"
 MIB = 1024 * 1024
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class ServerConfig:
     threads: int | None = None
     offline: bool = False
     limits: Limits = field(default_factory=Limits)
+    executor: str = "local"
+    ray_address: str | None = None
 
     @property
     def db_path(self) -> Path:

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from backend.errors import BackendError
 from backend.server.auth import load_or_create_token
-from backend.server.config import MIB, Limits, ServerConfig, default_data_dir, default_token_file
+from backend.server.config import (
+    EXECUTORS,
+    MIB,
+    Limits,
+    ServerConfig,
+    default_data_dir,
+    default_token_file,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -30,6 +37,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="never download weights: use those in the cache, or refuse",
     )
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="where jobs run: local (one worker process, the default) or ray (tasks on a Ray "
+        "cluster; needs pip install -e '.[ray]')",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster to join (host:port of its head, or 'auto'); default: start one here",
+    )
     defaults = Limits()
     parser.add_argument(
         "--max-upload-mb", type=int, default=defaults.max_upload_bytes // MIB, help="per request"
@@ -43,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    if args.ray_address is not None and args.executor != "ray":
+        raise BackendError("--ray-address needs --executor ray")
     if not 0 <= args.port <= 65535:
         raise BackendError(f"--port must be from 0 to 65535, got {args.port}")
     for flag in ("max_upload_mb", "max_images", "max_image_side", "threads"):
@@ -62,6 +83,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         threads=args.threads,
         offline=args.offline,
         limits=limits,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
 
 

@@ -23,6 +23,7 @@ from backend.errors import BackendError
 STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
 BUSY_TIMEOUT_MS = 5000
+RESUMES = "interrupted; resumes from its last finished stage"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -178,13 +179,21 @@ class JobStore:
                     )
                     self._set_finished(db, job.id, "failed", error, error)
                 else:
-                    db.execute(
-                        "UPDATE jobs SET state = 'queued', eta_seconds = NULL, updated = ?,"
-                        " message = 'interrupted; resumes from its last finished stage'"
-                        " WHERE id = ?",
-                        (utc_now(), job.id),
-                    )
+                    self._set_queued(db, job.id, RESUMES)
         return [row["id"] for row in rows]
+
+    def requeue(self, job_id: str, message: str = RESUMES) -> None:
+        """Put a running job back at its place in the queue: its runner was lost."""
+        with self._transaction() as db:
+            self._set_queued(db, job_id, message)
+
+    @staticmethod
+    def _set_queued(db: sqlite3.Connection, job_id: str, message: str) -> None:
+        db.execute(
+            "UPDATE jobs SET state = 'queued', eta_seconds = NULL, updated = ?, message = ?"
+            " WHERE id = ? AND state = 'running'",
+            (utc_now(), message, job_id),
+        )
 
     def report_progress(self, job_id: str, update: ProgressUpdate) -> None:
         with self._transaction() as db:

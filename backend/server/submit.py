@@ -65,10 +65,11 @@ class Capture:
 def create_job(form: JobForm, config: ServerConfig, store: JobStore) -> JobRecord:
     options = JobOptions.parse(form.options, config.limits.max_image_side)
     _check_counts(form, config)
-    try:
-        resolve_device(options.device)
-    except BackendError as exc:
-        raise UploadError(f"options: {exc}") from exc
+    if config.executor == "local":  # a Ray cluster's GPUs are checked when it dispatches
+        try:
+            resolve_device(options.device)
+        except BackendError as exc:
+            raise UploadError(f"options: {exc}") from exc
     job_id = uuid.uuid4().hex
     config.jobs_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".new-", dir=config.jobs_dir))

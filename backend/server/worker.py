@@ -15,7 +15,6 @@ import fcntl
 import os
 import sys
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,102 +22,46 @@ from pathlib import Path
 
 import torch
 
-from backend.errors import BackendError, JobCancelled
-from backend.pipeline import RunRequest, Style, run_pipeline
-from backend.server.options import JobSpec
+from backend.server.jobrun import JobAbandoned, run_job
 from backend.server.store import JobRecord, JobStore, ProgressUpdate
-from backend.style.images import read_style_image
 
 MAX_ATTEMPTS = 3
 IDLE_POLL_SECONDS = 0.2
-WRITE_EVERY_SECONDS = 0.25
 LOCK_NAME = "worker.lock"
 PID_NAME = "worker.pid"
 
 
-class StopAfter(JobCancelled):
-    """The job asked to end after an earlier stage (``stop_after``); it is done."""
-
-
-class ServerGone(JobCancelled):
+class ServerGone(JobAbandoned):
     """The server that started this worker is gone; leave the job for the next worker."""
 
 
 @dataclass
-class ProgressReporter:
-    """The pipeline's progress callback: saves progress, and stops the run when asked."""
+class StoreChannel:
+    """Progress into the job table, cancels from it; the server's life checked too."""
 
     store: JobStore
-    job: JobRecord
-    spec: JobSpec
+    job_id: str
     parent_pid: int
-    last_write: float = 0.0
-    last_stage: str = ""
+    log: str = "worker.log"
 
-    def __call__(self, event) -> None:
-        if self.spec.options.stops_before(event.stage):
-            raise StopAfter(f"stopped after stage '{self.spec.options.stop_after}' as asked")
-        now = time.monotonic()
-        if event.stage == self.last_stage and now - self.last_write < WRITE_EVERY_SECONDS:
-            return
+    def report(self, update: ProgressUpdate) -> None:
+        self.store.report_progress(self.job_id, update)
+
+    def cancelled(self) -> bool:
         if os.getppid() != self.parent_pid:
             raise ServerGone("the server stopped")
-        if self.store.cancel_requested(self.job.id):
-            raise JobCancelled("cancelled")
-        update = ProgressUpdate(event.stage, event.fraction, event.message, event.eta_seconds)
-        self.store.report_progress(self.job.id, update)
-        self.last_write, self.last_stage = now, event.stage
+        return self.store.cancel_requested(self.job_id)
 
 
-def run_job(store: JobStore, job: JobRecord, jobs_dir: Path, args: argparse.Namespace) -> None:
+def run_and_record(
+    store: JobStore, job: JobRecord, jobs_dir: Path, args: argparse.Namespace
+) -> None:
     """Run (or resume) one job and record how it ended; only ServerGone escapes."""
-    job_dir = jobs_dir / job.id
     print(f"job {job.id}: attempt {job.attempts}", flush=True)
-    try:
-        spec = JobSpec.load(job_dir)
-        reporter = ProgressReporter(store, job, spec, args.parent_pid)
-        run_pipeline(_request(spec, job_dir, args), progress=reporter)
-    except StopAfter as exc:
-        store.finish(job.id, "done", str(exc))
-    except ServerGone:
-        raise
-    except JobCancelled:
-        store.finish(job.id, "cancelled", "cancelled")
-    except BackendError as exc:
-        store.finish(job.id, "failed", f"failed: {exc}", str(exc))
-    except Exception as exc:
-        traceback.print_exc()
-        error = f"internal error: {type(exc).__name__}: {exc}"
-        store.finish(job.id, "failed", "failed: internal error (see worker.log)", error)
-    else:
-        store.finish(job.id, "done", "done")
+    channel = StoreChannel(store, job.id, args.parent_pid)
+    outcome = run_job(jobs_dir / job.id, args.offline, channel)
+    store.finish(job.id, outcome.state, outcome.message, outcome.error)
     print(f"job {job.id}: {store.get(job.id).state}", flush=True)
-
-
-def _request(spec: JobSpec, job_dir: Path, args: argparse.Namespace) -> RunRequest:
-    """The pipeline request for a job; always ``resume`` (a no-op on a fresh folder)."""
-    styles_dir = job_dir / "input" / "styles"
-    options = spec.options
-    return RunRequest(
-        capture=Path(spec.capture),
-        styles=[Style(name, read_style_image(styles_dir / f"{name}.png")) for name in spec.styles],
-        out=job_dir / "out",
-        preset=options.preset,
-        device=options.device,
-        steps=options.steps,
-        max_side=options.max_side,
-        download_weights=not args.offline,
-        style_steps=options.style_steps,
-        resume=True,
-        colornet=options.colornet,
-        colornet_steps=options.colornet_steps,
-        vertex_offsets=options.vertex_offsets,
-        features=options.features,
-        weights=options.weights,
-        material=options.material,
-        texture_size=options.texture_size,
-        face_budget=options.face_budget,
-    )
 
 
 @contextmanager
@@ -148,7 +91,7 @@ def serve_jobs(args: argparse.Namespace) -> None:
             if job is None:
                 time.sleep(IDLE_POLL_SECONDS)
                 continue
-            run_job(store, job, args.data_dir / "jobs", args)
+            run_and_record(store, job, args.data_dir / "jobs", args)
 
 
 def _parser() -> argparse.ArgumentParser:
