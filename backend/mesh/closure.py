@@ -69,7 +69,8 @@ def _blurred(solid: np.ndarray) -> np.ndarray:
 
 
 def without_sheets(solid: np.ndarray, radius: int) -> np.ndarray:
-    """``solid`` opened, then closed, by a ball of ``radius`` lattice voxels: fins and
+    """``solid`` opened, then closed, by an octahedron of ``radius`` lattice voxels (the
+    6-neighbour cross ``radius`` times): fins and
     flaps thinner than 2 * radius go, and so do crevices narrower than that (a
     crevice is two sheets face to face; decimation pinches them into non-manifold
     edges)."""
