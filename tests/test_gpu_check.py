@@ -28,10 +28,11 @@ def _probe_wheel(folder: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_the_dry_run_takes_every_step_and_writes_one_json(tmp_path: Path):
+def test_the_dry_run_takes_every_step_and_writes_one_json(tmp_path: Path, tiny_capture_dir: Path):
     out = tmp_path / "out"
     command = [sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--dry-run"]
     command += ["--out", str(out), "--wheels", str(_probe_wheel(tmp_path))]
+    command += ["--capture", str(tiny_capture_dir)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     report = json.loads((out / "gpu_check.json").read_text())
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
