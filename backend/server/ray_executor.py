@@ -118,7 +118,12 @@ class RayExecutor:
 
     def _resources(self, job: JobRecord) -> dict[str, float] | None:
         """What the job's task asks for, or None (and the job failed) if no node has it."""
-        device = JobSpec.load(self.config.jobs_dir / job.id).options.device
+        try:
+            device = JobSpec.load(self.config.jobs_dir / job.id).options.device
+        except Exception as exc:  # the job folder is broken: say so, never retry forever
+            error = f"cannot read the job's options: {exc}"
+            self.store.finish(job.id, "failed", f"failed: {error}", error)
+            return None
         gpus = ray.cluster_resources().get("GPU", 0)
         if device == "cuda" and gpus < 1:
             error = (
