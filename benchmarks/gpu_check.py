@@ -70,8 +70,8 @@ class Plan:
     @classmethod
     def of(cls, dry_run: bool) -> Plan:
         if dry_run:
-            toy = ("--steps", "40", "--max-side", "32", "--style-steps", "2")
-            return cls("cpu", "torch", 64, 3.0, (*toy, "--colornet-steps", "4", "--faces", "2000"))
+            toy = ("--steps", "20", "--max-side", "32", "--style-steps", "1")
+            return cls("cpu", "torch", 64, 2.0, (*toy, "--colornet-steps", "2", "--faces", "2000"))
         return cls("cuda", "nvdiffrast", 512, 30.0, ())
 
 
@@ -214,7 +214,7 @@ def _nerf_budget(plan: Plan, capture: Path, env: dict[str, str]) -> dict:
     command = [sys.executable, str(REPO / "benchmarks" / "nerf.py"), "--capture", str(capture)]
     command += ["--budgets", str(plan.nerf_budget_s), "--device", plan.device]
     if plan.device == "cpu":
-        command += ["--steps", "40"]
+        command += ["--steps", "20"]
     result = json.JSONDecoder().raw_decode(_output(command, env))[0]
     return {k: result[k] for k in ("psnr_heldout", "seconds", "steps", "device", "resolution")}
 

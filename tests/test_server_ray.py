@@ -24,8 +24,8 @@ from tests.server_helpers import Part, Server, free_port
 pytest.importorskip("ray", reason="the Ray executor needs pip install -e '.[ray]'")
 
 RAY_CPUS = 2
-SHORT = {"steps": 20, "stop_after": "nerf"}
-TO_MESH = {"steps": 40, "stop_after": "mesh"}
+SHORT = {"steps": 10, "stop_after": "nerf"}
+TO_MESH = {"steps": 20, "stop_after": "mesh"}
 
 
 def _ray(*args: str) -> subprocess.CompletedProcess:
