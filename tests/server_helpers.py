@@ -192,6 +192,15 @@ class Server:
         raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
 
 
+def path_job(capture: Path, options: dict) -> list[Part]:
+    """The fields of a job on a capture folder the server can read, with the 'ink' style."""
+    return [
+        Part("capture_path", str(capture)),
+        Part("builtin_style", "ink"),
+        Part("options", json.dumps(options)),
+    ]
+
+
 def zip_folder(folder: Path, top: str | None = "capture") -> bytes:
     """A capture folder as a zip, under one top-level folder (or at the root)."""
     out = io.BytesIO()

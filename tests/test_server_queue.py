@@ -7,7 +7,6 @@ at once), and a real training step costs seconds on these machines.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server_helpers import Part, Server, zip_folder
+from tests.server_helpers import Part, Server, path_job, zip_folder
 
 TRAINING = {"steps": 60, "style_steps": 3}
 QUEUED_JOBS = 20
@@ -29,20 +28,12 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     running.stop()
 
 
-def _parts(capture: Path, options: dict) -> list[Part]:
-    return [
-        Part("capture_path", str(capture)),
-        Part("builtin_style", "ink"),
-        Part("options", json.dumps(options)),
-    ]
-
-
 @pytest.mark.slow
 def test_cancel_stops_a_running_job_within_seconds_and_a_queued_one_at_once(
     server: Server, tiny_capture_dir: Path
 ):
-    running = server.submit(_parts(tiny_capture_dir, TRAINING))
-    queued = server.submit(_parts(tiny_capture_dir, TRAINING))
+    running = server.submit(path_job(tiny_capture_dir, TRAINING))
+    queued = server.submit(path_job(tiny_capture_dir, TRAINING))
     job = server.wait(running["id"], states=("running",), timeout=60)
     while job["progress"] == 0.0 and job["state"] == "running":
         time.sleep(0.1)
@@ -70,8 +61,8 @@ def test_twenty_jobs_submitted_at_once_all_finish_in_order_one_at_a_time(
     def submit(index: int) -> dict:
         options = {"stop_after": "capture", "name": f"q{index}"}
         if index % 2:
-            return server.submit(_parts(tiny_capture_dir, options))
-        parts = _parts(tiny_capture_dir, options)
+            return server.submit(path_job(tiny_capture_dir, options))
+        parts = path_job(tiny_capture_dir, options)
         return server.submit([Part("capture", zipped, "head.zip"), *parts[1:]])
 
     with ThreadPoolExecutor(QUEUED_JOBS) as pool:

@@ -8,7 +8,6 @@ tests (test_server_queue, test_server_resume) stay as they are.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server_helpers import Part, Server, free_port
+from tests.server_helpers import Server, free_port, path_job
 
 pytest.importorskip("ray", reason="the Ray executor needs pip install -e '.[ray]'")
 
@@ -62,17 +61,9 @@ def server(ray_address: str, tmp_path_factory: pytest.TempPathFactory):
     running.stop()
 
 
-def _parts(capture: Path, options: dict) -> list[Part]:
-    return [
-        Part("capture_path", str(capture)),
-        Part("builtin_style", "ink"),
-        Part("options", json.dumps(options)),
-    ]
-
-
 @pytest.mark.slow
 def test_four_jobs_on_two_ray_workers_run_two_at_a_time(server: Server, tiny_capture_dir: Path):
-    ids = [server.submit(_parts(tiny_capture_dir, SHORT))["id"] for _ in range(4)]
+    ids = [server.submit(path_job(tiny_capture_dir, SHORT))["id"] for _ in range(4)]
     most_running, progress_seen = 0, False
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -93,7 +84,7 @@ def test_four_jobs_on_two_ray_workers_run_two_at_a_time(server: Server, tiny_cap
 def test_a_killed_ray_worker_makes_its_job_resume_with_its_earlier_artifacts(
     server: Server, tiny_capture_dir: Path
 ):
-    job_id = server.submit(_parts(tiny_capture_dir, TO_MESH))["id"]
+    job_id = server.submit(path_job(tiny_capture_dir, TO_MESH))["id"]
     job = server.job(job_id)
     while job["state"] in ("queued", "running") and job["stage"] in ("queued", "capture", "nerf"):
         time.sleep(0.1)
@@ -112,7 +103,7 @@ def test_a_killed_ray_worker_makes_its_job_resume_with_its_earlier_artifacts(
 
 @pytest.mark.slow
 def test_cancel_stops_a_ray_job_within_seconds(server: Server, tiny_capture_dir: Path):
-    job_id = server.submit(_parts(tiny_capture_dir, TO_MESH))["id"]
+    job_id = server.submit(path_job(tiny_capture_dir, TO_MESH))["id"]
     job = server.wait(job_id, states=("running",), timeout=60)
     while job["progress"] == 0.0 and job["state"] == "running":
         time.sleep(0.1)
@@ -126,7 +117,7 @@ def test_cancel_stops_a_ray_job_within_seconds(server: Server, tiny_capture_dir:
 def test_a_job_asking_for_a_gpu_the_cluster_lacks_fails_with_the_reason(
     server: Server, tiny_capture_dir: Path
 ):
-    job_id = server.submit(_parts(tiny_capture_dir, {**SHORT, "device": "cuda"}))["id"]
+    job_id = server.submit(path_job(tiny_capture_dir, {**SHORT, "device": "cuda"}))["id"]
     job = server.wait(job_id, timeout=60)
     assert job["state"] == "failed"
     assert "no node of the Ray cluster has one" in job["error"]
