@@ -1,6 +1,6 @@
 """Service benchmark: status-poll latency while a job trains, and job throughput.
 
-    python benchmarks/server.py [--polls 1000] [--interval 0.02] [--steps 900] [--capture DIR]
+    python benchmarks/server.py [--polls 1000] [--interval 0.02] [--steps 600] [--capture DIR]
         [--executor local|ray] [--ray-workers 1,2] [--jobs 4 --job-steps 60]
 
 Starts ``python -m backend serve`` on a free loopback port with a temporary data folder,
@@ -112,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--polls", type=int, default=1000)
     parser.add_argument("--interval", type=float, default=0.02, help="seconds between polls")
-    parser.add_argument("--steps", type=int, default=900, help="NeRF steps of the polled job")
+    parser.add_argument("--steps", type=int, default=600, help="NeRF steps of the polled job")
     parser.add_argument("--capture", type=Path, default=None)
     parser.add_argument("--executor", choices=("local", "ray"), default="local")
     parser.add_argument("--ray-workers", default="1,2", help="Ray CPUs per run, comma separated")

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import backend.nerf.sampler as sampler_module
 from backend.captures import load_capture
 from backend.nerf.checkpoint import load_model, save_model
-from backend.nerf.grid import GridGeometry, WeightedRows
+from backend.nerf.grid import GridGeometry, RowDifferences, WeightedRows
 from backend.nerf.metrics import composite_white, psnr
 from backend.nerf.rays import camera_rays
 from backend.nerf.render import composite
@@ -90,6 +90,37 @@ def test_weighted_rows_backward_matches_autograd_of_embedding_bag():
     reference = F.embedding_bag(rows, table, per_sample_weights=weights, mode="sum")
     (reference * upstream).sum().backward()
     torch.testing.assert_close(ours, table.grad)
+
+
+def test_row_differences_backward_matches_autograd_of_indexing():
+    generator = torch.Generator().manual_seed(1)
+    table = torch.randn(30, 4, dtype=torch.float64, generator=generator, requires_grad=True)
+    a, b = torch.randint(0, 30, (25,), generator=generator), torch.randint(0, 30, (25,))
+    weight = torch.rand(25, dtype=torch.float64, generator=generator)
+    ours = RowDifferences.apply(table, a, b, weight)
+    ours.backward()
+    grad = table.grad.clone()
+    table.grad = None
+    reference = (weight[:, None] * (table[a] - table[b]).pow(2)).sum()
+    reference.backward()
+    torch.testing.assert_close(ours, reference)
+    torch.testing.assert_close(grad, table.grad)
+
+
+def test_packed_samples_sit_in_ray_order_with_per_ray_slots(trained):
+    """Each ray's samples keep their order along it: slots count up from 0 with t."""
+    capture, model = trained
+    rays = camera_rays(capture.heldout[0].camera, capture.box, CPU)
+    samples = model.sampler.sample(model.field, rays.origins, rays.dirs, jitter=True)
+    order = torch.argsort(samples.ray * samples.n_slots + samples.slot)
+    ray, slot, t = samples.ray[order], samples.slot[order], samples.t[order]
+    first = torch.ones_like(ray, dtype=torch.bool)
+    first[1:] = ray[1:] != ray[:-1]
+    assert bool((slot[first] == 0).all()) and bool(
+        (slot[~first] == slot[:-1][~first[1:]] + 1).all()
+    )
+    assert bool((t[1:][~first[1:]] > t[:-1][~first[1:]]).all())
+    assert int(slot.max()) + 1 == samples.n_slots
 
 
 def _head_signed_radius(world: np.ndarray) -> np.ndarray:

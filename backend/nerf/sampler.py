@@ -57,11 +57,13 @@ class Sampler:
     @torch.no_grad()
     def refresh(self, field: VoxelField) -> None:
         raw = field.grid.dense_channel(0)[None, None]
-        self.cell_max = F.max_pool3d(raw, 2, stride=1)[0, 0]
-        self.cell_min = -F.max_pool3d(-raw, 2, stride=1)[0, 0]
-        visible = -torch.expm1(-F.softplus(self.cell_max)) > MIN_OPACITY
+        cell_max = F.max_pool3d(raw, 2, stride=1)[0, 0]
+        visible = -torch.expm1(-F.softplus(cell_max)) > MIN_OPACITY
         pooled = F.max_pool3d(visible[None, None].float(), COARSE_FACTOR, ceil_mode=True)
         self.coarse = pooled[0, 0] > 0
+        # Padded to the vertex grid's shape, so that a cell's flat vertex index finds it.
+        self.cell_max = F.pad(cell_max, (0, 1, 0, 1, 0, 1)).view(-1)
+        self.cell_min = F.pad(-F.max_pool3d(-raw, 2, stride=1)[0, 0], (0, 1, 0, 1, 0, 1)).view(-1)
 
     @torch.no_grad()
     def intervals(
@@ -96,36 +98,67 @@ class Sampler:
     def sample(
         self, field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, jitter: bool
     ) -> Samples:
+        """Candidates half a voxel apart over each ray's own interval, packed ray after ray
+        (no padding to the longest ray), filtered by the cell bounds."""
         geometry = field.geometry
         step = self.step_ratio * geometry.voxel
         enter, leave = self.intervals(field, origins, dirs)
-        span = (leave - enter).clamp_min(0.0)
-        n_slots = max(int((span.max() / step).ceil().item()), 1)
-        offset = torch.rand_like(enter)[:, None] if jitter else 0.5
-        t = enter[:, None] + step * (torch.arange(n_slots, device=origins.device) + offset)
-        valid = t < leave[:, None]
-        points = origins[:, None, :] + t[..., None] * dirs[:, None, :]
-        cell, _ = geometry.cell_of(points.view(-1, 3))
-        upper = self.cell_max[cell[:, 0], cell[:, 1], cell[:, 2]].view(t.shape)
-        lower = self.cell_min[cell[:, 0], cell[:, 1], cell[:, 2]].view(t.shape)
+        counts = ((leave - enter) / step).ceil().clamp_min(0).long()
+        candidates = _Packed.of(counts)
+        offset = torch.rand_like(enter) if jitter else torch.full_like(enter, 0.5)
+        ray = candidates.ray
+        t = enter[ray] + step * (candidates.slot + offset[ray])
+        points = origins[ray] + t[:, None] * dirs[ray]
+        cell = geometry.flat(geometry.cell_of(points)[0])
+        upper, lower = self.cell_max[cell], self.cell_min[cell]
         opacity_upper = -torch.expm1(-F.softplus(upper) * self.step_ratio)
-        depth_lower = F.softplus(lower) * self.step_ratio * valid
-        transmittance_upper = torch.exp(-(torch.cumsum(depth_lower, dim=1) - depth_lower))
-        keep = valid & (opacity_upper > MIN_OPACITY) & (transmittance_upper > MIN_TRANSMITTANCE)
-        flat_keep = keep.view(-1)
-        order = torch.argsort(geometry.flat(cell[flat_keep]))
-        selected = flat_keep.nonzero()[:, 0][order]
-        ray, slot = selected // n_slots, selected % n_slots
+        depth_lower = F.softplus(lower) * self.step_ratio
+        transmittance_upper = torch.exp(-candidates.exclusive_cumsum(depth_lower))
+        keep = (
+            (t < leave[ray])
+            & (opacity_upper > MIN_OPACITY)
+            & (transmittance_upper > MIN_TRANSMITTANCE)
+        )
+        kept = keep.nonzero()[:, 0]
+        slot = candidates.exclusive_cumsum(keep.long())[kept]
+        order = torch.argsort(cell[kept])
+        kept, slot = kept[order], slot[order]
         return Samples(
-            points=points[ray, slot],
-            dirs=dirs[ray],
-            ray=ray,
+            points=points[kept],
+            dirs=dirs[ray[kept]],
+            ray=ray[kept],
             slot=slot,
-            t=t[ray, slot],
+            t=t[kept],
             step=step,
             n_rays=origins.shape[0],
-            n_slots=n_slots,
+            n_slots=max(int(slot.max()) + 1 if len(slot) else 1, 1),
         )
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """Variable-length runs of candidates, ray after ray: each one's ray and slot."""
+
+    ray: torch.Tensor
+    slot: torch.Tensor
+    start: torch.Tensor
+
+    @classmethod
+    def of(cls, counts: torch.Tensor) -> _Packed:
+        device = counts.device
+        ray = torch.repeat_interleave(torch.arange(len(counts), device=device), counts)
+        first = torch.cumsum(counts, 0) - counts
+        start = first[ray]
+        return cls(ray, torch.arange(len(ray), device=device) - start, start)
+
+    def exclusive_cumsum(self, values: torch.Tensor) -> torch.Tensor:
+        """Per ray, the sum of the values before each candidate (in float64 or int64:
+        a sum across the whole batch must not lose the small ones)."""
+        wide = values.double() if values.is_floating_point() else values
+        total = torch.cumsum(wide, 0)
+        shifted = torch.cat([total.new_zeros(1), total])
+        before = shifted[:-1] - shifted[self.start]
+        return before.to(values.dtype)
 
 
 def box_intersection(origins, dirs, low, high) -> tuple[torch.Tensor, torch.Tensor]:
