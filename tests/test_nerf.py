@@ -16,7 +16,7 @@ from backend.captures import load_capture
 from backend.nerf.checkpoint import load_model, save_model
 from backend.nerf.grid import GridGeometry, RowDifferences, WeightedRows
 from backend.nerf.metrics import composite_white, psnr
-from backend.nerf.rays import camera_rays
+from backend.nerf.rays import FramePixels, camera_rays
 from backend.nerf.render import composite
 from backend.nerf.trainer import Trainer, evaluate
 from tests.conftest import SMALL_NERF
@@ -90,6 +90,26 @@ def test_weighted_rows_backward_matches_autograd_of_embedding_bag():
     reference = F.embedding_bag(rows, table, per_sample_weights=weights, mode="sum")
     (reference * upstream).sum().backward()
     torch.testing.assert_close(ours, table.grad)
+
+
+def test_frame_pixels_rebuild_every_frames_rays_and_colours(trained):
+    """Rays rebuilt from per-frame data match each camera's own rays, pixel for pixel."""
+    capture, _ = trained
+    pixels = FramePixels.of(capture.train, capture.box, CPU)
+    start = 0
+    for frame in capture.train:
+        own = camera_rays(frame.camera, capture.box, CPU)
+        rebuilt = pixels.take(torch.arange(start, start + len(own)))
+        torch.testing.assert_close(rebuilt.origins, own.origins)
+        torch.testing.assert_close(rebuilt.dirs, own.dirs, atol=1e-6, rtol=0)
+        colours = torch.from_numpy(frame.rgba.reshape(-1, 4))
+        torch.testing.assert_close(rebuilt.rgba, colours, atol=1e-3, rtol=0)
+        start += len(own)
+    assert start == len(pixels)
+    kept = pixels.keep(torch.tensor([start - 1, 0]))
+    torch.testing.assert_close(
+        kept.take(torch.tensor([1])).dirs, pixels.take(torch.tensor([0])).dirs
+    )
 
 
 def test_row_differences_backward_matches_autograd_of_indexing():

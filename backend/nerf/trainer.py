@@ -19,7 +19,7 @@ from backend.nerf.grid import GridGeometry
 from backend.nerf.hull import carve, hull_box
 from backend.nerf.metrics import composite_white, psnr
 from backend.nerf.model import NerfModel
-from backend.nerf.rays import Rays, frame_rays
+from backend.nerf.rays import FramePixels
 from backend.nerf.render import composite
 from backend.nerf.sampler import Sampler
 
@@ -53,7 +53,7 @@ class Trainer:
         self.sampler = Sampler(config.step_ratio)
         self.sampler.refresh(self.field)
         self.background = Background(learned=not capture.has_alpha).to(device)
-        self.rays = self._useful_rays(frame_rays(capture.train, capture.box, device))
+        self.rays = self._useful_rays(FramePixels.of(capture.train, capture.box, device))
         if len(self.rays) == 0:
             raise CaptureError(
                 f"{capture.root}: no training pixel shows the subject (every image's alpha is"
@@ -63,17 +63,16 @@ class Trainer:
         self.step = 0
         self.seconds = 0.0
 
-    def _useful_rays(self, rays: Rays) -> Rays:
+    def _useful_rays(self, pixels: FramePixels) -> FramePixels:
         """Drop rays that never meet occupied space: their loss is zero by construction."""
         if not self.capture.has_alpha:
-            return rays
+            return pixels
         keep = []
-        for i in range(0, len(rays), 65536):
-            enter, leave = self.sampler.intervals(
-                self.field, rays.origins[i : i + 65536], rays.dirs[i : i + 65536]
-            )
+        for start in range(0, len(pixels), 65536):
+            chunk = pixels.take(torch.arange(start, min(start + 65536, len(pixels))))
+            enter, leave = self.sampler.intervals(self.field, chunk.origins, chunk.dirs)
             keep.append(leave > enter)
-        return rays.take(torch.cat(keep).nonzero()[:, 0])
+        return pixels.keep(torch.cat(keep).nonzero()[:, 0])
 
     def _optimizer(self) -> torch.optim.Adam:
         groups = [{"params": [self.field.grid.table], "lr": self.config.lr}]

@@ -130,11 +130,16 @@ def run_colornet_stage(
     out: Path,
     report: Report,
     builtin_styles: tuple[str, ...] = TRAINING_STYLES,
+    training_stage: StyleStage | None = None,
 ) -> tuple[dict[str, object], TexturedMesh]:
     """Train on the built-in and the user's styles, save, and measure on the held-out one.
 
-    Returns the report section and the head under the held-out style (for the preview).
+    The built-in styles are optimized by ``training_stage`` (default: ``stage``), which
+    may be cheaper: they only feed the colour net. The held-out style's reference
+    optimization uses ``stage``, as a user's own style would. Returns the report section
+    and the head under the held-out style (for the preview).
     """
+    training_stage = training_stage or stage
     started = time.perf_counter()
     taken = {name for name, _, _ in user_styles}
     builtin = [n for n in builtin_styles if n not in taken]
@@ -146,7 +151,7 @@ def run_colornet_stage(
     ]
     for index, name in enumerate(builtin):
         image = BUILTIN_STYLES[name]()
-        mesh, _ = stage.run(
+        mesh, _ = training_stage.run(
             name,
             image,
             out / TRAINING_STYLES_DIR / f"{name}.glb",
