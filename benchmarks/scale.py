@@ -10,8 +10,9 @@ from it by resizing and by taking every k-th view, so that every point sees the 
 head and cameras. Then, each in its own process so that its peak memory is its own:
 
 - stages 1 and 2a (NeRF, mesh) against resolution (at the middle view count) and against
-  view count (at the middle resolution): loading, ray set-up, training, evaluation and
-  the mesh stage, seconds each, and the process's peak resident memory;
+  view count (at the middle resolution), and at the largest of both (the memory target):
+  loading, ray set-up, training, evaluation and the mesh stage, seconds each, and the
+  process's peak resident memory;
 - stage 2b (stylization) on the middle capture's NeRF against render size and face count:
   set-up (rasterizing the view pool) and seconds per optimization step.
 
@@ -60,6 +61,7 @@ def main() -> None:
     middle_res, middle_views = resolutions[len(resolutions) // 2], views[len(views) // 2]
     points = [(r, middle_views) for r in resolutions]
     points += [(middle_res, v) for v in views if v != middle_views]
+    points.append((max(resolutions), max(views)))
     nerf_rows = []
     for res, count in points:
         capture = _derived(base, args.work, res, count, max(views))
@@ -145,9 +147,6 @@ def _peak_mb() -> float:
 
 
 def _child(args: list[str]) -> dict[str, object]:
-    import torch
-
-    torch.set_num_threads(torch.get_num_threads())
     if args[0] == "nerf":
         return _nerf_child(Path(args[1]), Path(args[2]), int(args[3]))
     return _stylize_child(Path(args[1]), Path(args[2]), int(args[3]), int(args[4]), int(args[5]))
@@ -247,6 +246,8 @@ def _slope(xs: list[float], ys: list[float]) -> float | None:
 def _exponents(nerf_rows, style_rows, middle_res, middle_views) -> dict[str, object]:
     by_res = [r for r in nerf_rows if r["views"] == middle_views]
     by_views = [r for r in nerf_rows if r["resolution"] == middle_res]
+    if len(by_res) < 2 or len(by_views) < 2:
+        return {}
     out: dict[str, object] = {}
     for label, rows, work in (
         ("vs_pixels_per_view", by_res, lambda r: r["resolution"] ** 2),

@@ -17,16 +17,18 @@ class NerfConfig:
     smoothness prior between neighbouring rows (``tv_rows`` sampled per step): without
     it the grid overfits the training views (held-out 36.8 dB instead of 39.4 dB).
 
-    The defaults buy 38.5 dB on the sample capture in about 72 s on two CPU cores: 600
-    steps with the first 60% at 64^3 (cheaper steps, and what the coarse grid learns
-    carries over), against 900 steps with a third at 64^3 for 39.5 dB in 105 s; upsampling
-    at half or at a third of 600 steps gave 38.48 / 38.08 dB (docs/BENCHMARKS.md).
+    The defaults buy 38.5 dB on the sample capture in about 76 s on two CPU cores: 600
+    steps, the first half at 64^3 (cheaper steps, and what the coarse grid learns carries
+    over), against 900 steps with a third at 64^3 for 39.5 dB in 105 s. Upsampling later
+    suits a small capture, earlier a large one: at a third, a half and 60% of the steps
+    the sample capture (128 px) gave 38.08 / 38.48 / 38.51 dB and a 512 px, 128-view one
+    34.20 / 34.11 / 33.96 dB (docs/BENCHMARKS.md).
     """
 
     steps: int = 600
     batch_rays: int = 4096
     resolutions: tuple[int, ...] = (64, 128)
-    upsample_at: tuple[int, ...] = (360,)
+    upsample_at: tuple[int, ...] = (300,)
     prune_every: int = 200
     prune_opacity: float = 0.02
     init_opacity: float = 0.01
