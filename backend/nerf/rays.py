@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from backend.captures import Camera, Frame, SceneBox
+from backend.captures import Camera, Frame, Intrinsics, SceneBox
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class FramePixels:
 
     @classmethod
     def of(cls, frames: list[Frame], box: SceneBox, device: torch.device) -> FramePixels:
-        models: dict[object, int] = {}
+        models: dict[Intrinsics, int] = {}
         directions, model_start, sizes = [], [], []
         for frame in frames:
             key = frame.camera.intrinsics

@@ -131,7 +131,7 @@ class Sampler:
             t=t[kept],
             step=step,
             n_rays=origins.shape[0],
-            n_slots=max(int(slot.max()) + 1 if len(slot) else 1, 1),
+            n_slots=int(slot.max()) + 1 if len(slot) else 1,
         )
 
 
