@@ -362,9 +362,6 @@ def _colornet(request: RunRequest, stage: StyleStage, nerf: NerfResult, user, pl
         summary = read_record(record)
         return summary, read_glb(request.out / str(summary["glb"]))[0]
     print("colour net: training styles, training, held-out evaluation", flush=True)
-    cheaper = PRESET_TRAINING_STAGE2[request.preset]
-    steps = min(stage.settings.steps, cheaper.get("steps", stage.settings.steps))
-    training_settings = replace(stage.settings, **{**cheaper, "steps": steps})
     summary, applied = run_colornet_stage(
         stage,
         nerf.model.field,
@@ -373,10 +370,18 @@ def _colornet(request: RunRequest, stage: StyleStage, nerf: NerfResult, user, pl
         request.out,
         lambda done, text: plan.report("colornet", done, f"colour net: {text}"),
         PRESET_TRAINING_STYLES[request.preset],
-        replace(stage, settings=training_settings, _stylizer=None),
+        stage.with_settings(_training_settings(stage.settings, request.preset)),
     )
     write_json(record, summary)
     return summary, applied
+
+
+def _training_settings(settings: StylizeSettings, preset: str) -> StylizeSettings:
+    """Stage 2 for the built-in training styles: the preset's cheaper settings, never more
+    steps than the user's own styles get."""
+    cheaper = PRESET_TRAINING_STAGE2[preset]
+    steps = min(settings.steps, cheaper.get("steps", settings.steps))
+    return replace(settings, **{**cheaper, "steps": steps})
 
 
 def _colornet_config(request: RunRequest) -> ColorNetConfig:

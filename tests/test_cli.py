@@ -68,6 +68,10 @@ def test_demo_runs_the_pipeline_on_the_built_in_sample(tmp_path: Path, capsys):
     assert (out / "mesh.glb").is_file() and (out / "preview.png").is_file()
     colornet = report["colornet"]
     assert colornet["training_styles"] == ["strokes", "stipple", "mosaic", "ink"]
+    # The built-in training styles get the fast preset's cheaper stage 2, never more steps.
+    training = read_glb(out / "colornet_styles" / "stipple.glb")[1]["settings"]
+    assert (training["render_size"], training["steps"]) == (160, 3)
+    assert read_glb(out / style["glb"])[1]["settings"]["render_size"] == 256
     (heldout,) = colornet["heldout"]
     assert heldout["name"] == "waves" and heldout["name"] not in colornet["training_styles"]
     assert heldout["apply_seconds"] > 0 and heldout["rmse_to_optimized"] > 0

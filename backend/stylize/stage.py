@@ -82,6 +82,10 @@ class StyleStage:
         """Which networks and weights made the results (``vgg19``: for old readers)."""
         return weights_record(self.backbone, self.judge)
 
+    def with_settings(self, settings: StylizeSettings) -> StyleStage:
+        """The same run's stage with other stage-2 settings (and its own stylizer)."""
+        return dataclasses.replace(self, settings=settings, _stylizer=None)
+
     @property
     def stylizer(self) -> Stylizer:
         if self._stylizer is None:
