@@ -21,6 +21,7 @@ from backend.nerf.config import PRESETS, preset
 from backend.nerf.stage import run_nerf_stage
 from backend.pipeline import RunRequest, Style, run_pipeline, style_from_file
 from backend.pretrained import lpips_sdist
+from backend.pretrained.clip import DEFAULT_CLIP, load_clip
 from backend.pretrained.networks import IMAGENET, RANDOM
 from backend.pretrained.registry import FEATURE_NETWORKS, WEIGHT_CHOICES, fetch_weights
 from backend.raster import RASTER_CHOICES
@@ -28,7 +29,10 @@ from backend.sample import sample_capture_dir
 from backend.server.main import add_arguments as add_serve_arguments
 from backend.server.main import serve
 from backend.style.builtin import BUILTIN_STYLES
+from backend.style.clip_loss import check_prompt
 from backend.stylize.apply import StyleApplier
+from backend.stylize.clip_edit import ClipEdit, edit_name
+from backend.stylize.clip_stage import mapped_code, run_mapper
 
 DEMO_STYLE = "strokes"
 
@@ -59,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--style", type=Path, action="append", default=[], help="style image")
     _add_run_options(run)
     _add_style_options(run)
+    _add_clip_options(run, "also edit the head towards")
     run.add_argument(
         "--colornet",
         action="store_true",
@@ -70,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
         "apply-style", help="stylize a finished run's head with its colour net (no training)"
     )
     apply.add_argument("run_dir", type=Path, help="output folder of `run --colornet`")
-    apply.add_argument("--style", type=Path, required=True, help="style image")
+    apply.add_argument("--style", type=Path, default=None, help="style image")
+    _add_clip_options(apply, "through the CLIP mapper: the look of")
     apply.add_argument("--out", type=Path, required=True, help="GLB file to write")
     apply.add_argument("--mix", type=Path, default=None, help="second style image to mix in")
     apply.add_argument("--t", type=float, default=0.5, help="mix amount: 0 style, 1 mix")
@@ -119,6 +125,18 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="override training steps")
     parser.add_argument(
         "--max-side", type=int, default=800, help="downscale images whose long side is larger"
+    )
+
+
+def _add_clip_options(parser: argparse.ArgumentParser, purpose: str) -> None:
+    parser.add_argument("--prompt", default=None, help=f"{purpose} a text, e.g. 'a bronze statue'")
+    parser.add_argument("--exemplar", type=Path, default=None, help=f"{purpose} an image (CLIP)")
+    parser.add_argument(
+        "--clip-weights",
+        type=Path,
+        default=None,
+        help="CLIP checkpoint folder (transformers layout; default: transformers' cache of "
+        f"{DEFAULT_CLIP})",
     )
 
 
@@ -183,8 +201,8 @@ def _add_style_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if not args.style:
-        raise BackendError("give at least one --style IMAGE")
+    if not args.style and args.prompt is None and args.exemplar is None:
+        raise BackendError("give at least one --style IMAGE, or --prompt TEXT, or --exemplar IMAGE")
     return _run_styles(args, [style_from_file(path) for path in args.style])
 
 
@@ -218,16 +236,26 @@ def _run_styles(args: argparse.Namespace, styles: list[Style]) -> int:
         material=args.material,
         texture_size=args.texture_size,
         face_budget=args.faces,
+        prompt=getattr(args, "prompt", None),
+        exemplar=_exemplar(getattr(args, "exemplar", None)),
+        clip_weights=getattr(args, "clip_weights", None),
     )
     report = run_pipeline(request)
     _print_summary(report, args.out)
     return 0
 
 
+def _exemplar(path: Path | None) -> Style | None:
+    return style_from_file(path) if path is not None else None
+
+
 def _print_summary(report: dict, out: Path) -> None:
     """Which networks made the results, then the judge's and the consistency figures."""
-    features, judge = report["weights"]["features"], report["weights"]["judge"]
+    weights = report["weights"]
+    features, judge = weights["features"], weights["judge"]
     print(f"features: {_describe(features)}; judge: {_describe(judge)}")
+    if weights["clip"] != "unused":
+        print(f"clip: {_describe(weights['clip'])}")
     if features["weights"] == RANDOM:
         print("warning: random feature weights (--weights random): no real style was learned")
     for style in report["styles"]:
@@ -235,8 +263,7 @@ def _print_summary(report: dict, out: Path) -> None:
             f"{style['glb']}: {_judged(style)}, consistency RMSE "
             f"{style['consistency_short_rmse']:.3f} / {style['consistency_long_rmse']:.3f}, "
             f"LPIPS {style['consistency_short_lpips']:.3f} / "
-            f"{style['consistency_long_lpips']:.3f}; style loss "
-            f"{-style['style_loss_reduction']:+.0%}"
+            f"{style['consistency_long_lpips']:.3f}; {_loss_change(style)}"
         )
     if "colornet" in report:
         (heldout,) = report["colornet"]["heldout"]
@@ -246,7 +273,23 @@ def _print_summary(report: dict, out: Path) -> None:
             f"{_judged(heldout['judge_optimized'])}), RMSE to its optimization "
             f"{heldout['rmse_to_optimized']:.3f}, applied in {heldout['apply_seconds']:.2f} s"
         )
+    if "clip_mapper" in report:
+        mapped = report["clip_mapper"]
+        print(
+            f"{mapped['glb']}: CLIP mapper through the colour net: {_judged(mapped)}, applied "
+            f"in {mapped['apply_seconds']:.2f} s"
+        )
     print(f"report: {out / 'report.json'}; preview: {out / 'preview.png'}")
+
+
+def _loss_change(style: dict) -> str:
+    if style["method"] == "clip":
+        return (
+            f"CLIP loss {style['clip_loss_before']:.3f} -> {style['clip_loss_after']:.3f}, "
+            f"similarity {style['clip_similarity_before']:.3f} -> "
+            f"{style['clip_similarity_after']:.3f}"
+        )
+    return f"style loss {-style['style_loss_reduction']:+.0%}"
 
 
 def _describe(provenance: dict) -> str:
@@ -254,7 +297,10 @@ def _describe(provenance: dict) -> str:
 
 
 def _judged(figures: dict) -> str:
-    """The judge's figures in words: style statistics closer, covariance, content."""
+    """The judge's figures in words: style statistics closer, covariance, content (only
+    content for a prompt: no style image to compare with)."""
+    if "judge_meanstd_gain" not in figures:
+        return f"judge: content LPIPS {figures['content_lpips']:.2f}"
     return (
         f"judge: style statistics {figures['judge_meanstd_gain']:+.0%} closer, covariance "
         f"x{figures['judge_cov_cosine_ratio']:.2f}, content LPIPS {figures['content_lpips']:.2f}"
@@ -268,34 +314,63 @@ def _fetch_weights(args: argparse.Namespace) -> int:
 
 
 def _apply_style(args: argparse.Namespace) -> int:
-    """A new style on a finished run by one pass of its colour net."""
+    """A new style on a finished run by one pass of its colour net: from a style image,
+    or from a prompt or an exemplar through the run's CLIP mapper."""
     for name, value in (("--t", args.t), ("--strength", args.strength)):
         if not 0.0 <= value <= 1.0:
             raise BackendError(f"{name} must be between 0 and 1, got {value}")
+    if sum(x is not None for x in (args.style, args.prompt, args.exemplar)) != 1:
+        raise BackendError("give one of --style IMAGE, --prompt TEXT or --exemplar IMAGE")
     if args.out.is_dir():
         raise BackendError(f"--out {args.out} is a folder; give the GLB file to write")
-    style = style_from_file(args.style)
+    style = style_from_file(args.style) if args.style is not None else None
     mix = style_from_file(args.mix) if args.mix is not None else None
+    edit = _apply_edit(args)
     started = time.perf_counter()
-    applier = StyleApplier.load(args.run_dir, resolve_device(args.device), not args.offline)
+    device = resolve_device(args.device)
+    applier = StyleApplier.load(args.run_dir, device, not args.offline)
     loaded = time.perf_counter()
-    mesh = applier.apply(style.image, mix.image if mix else None, args.t, args.strength)
+    if edit is None:
+        code = applier.code(style.image)
+        name, weights = style.name, applier.weights_record()
+    else:
+        code = mapped_code(run_mapper(args.run_dir, applier, edit.clip, {}).mapper, edit.clip, edit)
+        code, name = code.code, edit.name
+        weights = {**applier.weights_record(), "clip": edit.clip.provenance.to_dict()}
+    if mix is not None:
+        code = code.mix(applier.code(mix.image), args.t)
+    mesh = applier.apply_code(code, args.strength)
     applied = time.perf_counter()
     extras = {
-        "style": style.name,
+        "style": name,
         "mix": mix.name if mix else None,
         "t": args.t if mix else 0.0,
         "strength": args.strength,
         "colornet": True,
-        "weights": applier.weights_record(),
+        "weights": weights,
     }
+    if edit is not None:
+        extras["clip"] = {"prompt": edit.prompt, "exemplar": args.exemplar and args.exemplar.name}
     write_glb(mesh, args.out, extras, applier.export)
     print(
         f"wrote {args.out}: loaded the run in {loaded - started:.1f} s, "
-        f"applied '{style.name}' in {applied - loaded:.2f} s; "
+        f"applied '{name}' in {applied - loaded:.2f} s; "
         f"features: {applier.saved.features.describe()}"
     )
+    if edit is not None:
+        print(f"clip: {edit.clip.provenance.describe()}")
     return 0
+
+
+def _apply_edit(args: argparse.Namespace) -> ClipEdit | None:
+    """The prompt or exemplar to apply, with CLIP loaded (before anything is written)."""
+    if args.prompt is None and args.exemplar is None:
+        return None
+    exemplar = _exemplar(args.exemplar)
+    prompt = check_prompt(args.prompt) if args.prompt is not None else None
+    clip = load_clip(args.clip_weights, not args.offline)
+    name = edit_name(prompt, exemplar.name if exemplar else None)
+    return ClipEdit(name, clip, prompt, exemplar.image if exemplar else None)
 
 
 def _nerf(args: argparse.Namespace) -> int:

@@ -34,12 +34,16 @@ from backend.nerf.config import preset as nerf_preset
 from backend.nerf.metrics import composite_white
 from backend.nerf.stage import RESULT as NERF_RECORD
 from backend.nerf.stage import NerfResult, load_nerf_result, run_nerf_stage
+from backend.pretrained.clip import Clip, load_clip
 from backend.pretrained.networks import IMAGENET, Backbone
 from backend.pretrained.registry import load_backbone
 from backend.progress import Progress, ProgressSink, RunPlan
 from backend.raster import make_rasterizer
+from backend.style.clip_loss import check_prompt
 from backend.style.images import read_style_image
 from backend.style.judge import Judge
+from backend.stylize.clip_edit import ClipEdit, edit_name
+from backend.stylize.clip_stage import run_clip_edit, run_clip_mapper
 from backend.stylize.colornet import ColorNetConfig
 from backend.stylize.judging import JUDGE_SUPERSAMPLE, judge_cameras
 from backend.stylize.stage import (
@@ -67,7 +71,14 @@ PRESET_TRAINING_STYLES = {
 }
 
 # What a run.json written before a setting existed meant by leaving it out.
-OLDER_RECORDS: dict[str, object] = {"material": "lit", "texture_size": None, "face_budget": None}
+OLDER_RECORDS: dict[str, object] = {
+    "material": "lit",
+    "texture_size": None,
+    "face_budget": None,
+    "prompt": None,
+    "exemplar": None,
+    "clip_weights": None,
+}
 
 # The built-in styles that only feed the colour net are optimized more cheaply in the fast
 # preset: at 60 steps and 160 px renders instead of 150 and 256, the colour net's figures
@@ -101,6 +112,8 @@ class RunRequest:
     checkpoint is at hand) and ``weights`` its weights: ``imagenet``, or ``random`` only
     when a user asks for it to debug; nothing falls back to it. ``material``,
     ``texture_size`` and ``face_budget`` are the export choices (None: the preset's).
+    ``prompt`` or ``exemplar`` adds a CLIP edit, scored by the CLIP in ``clip_weights``
+    (None: transformers' cache).
     """
 
     capture: Path
@@ -123,15 +136,26 @@ class RunRequest:
     material: str = "lit"
     texture_size: int | None = None
     face_budget: int | None = None
+    prompt: str | None = None
+    exemplar: Style | None = None
+    clip_weights: Path | None = None
 
     def __post_init__(self) -> None:
         GltfExport(self.material)
+        if self.prompt is not None and self.exemplar is not None:
+            raise BackendError("give a prompt or an exemplar image, not both")
+        if self.prompt is not None:
+            check_prompt(self.prompt)
         if self.texture_size is not None and self.texture_size not in TEXTURE_SIZES:
             sizes = ", ".join(map(str, TEXTURE_SIZES))
             raise BackendError(f"texture size must be one of {sizes}, got {self.texture_size}")
         low, high = FACE_BUDGETS
         if self.face_budget is not None and not low <= self.face_budget <= high:
             raise BackendError(f"face budget must be {low} to {high}, got {self.face_budget}")
+
+    @property
+    def wants_clip(self) -> bool:
+        return self.prompt is not None or self.exemplar is not None
 
     def export_record(self) -> dict[str, object]:
         """report.json's ``export``: how the GLBs were written."""
@@ -158,6 +182,9 @@ class RunRequest:
             "material": self.material,
             "texture_size": self.texture_size,
             "face_budget": self.face_budget,
+            "prompt": self.prompt,
+            "exemplar": self.exemplar.name if self.exemplar is not None else None,
+            "clip_weights": str(self.clip_weights) if self.clip_weights is not None else None,
         }
 
 
@@ -186,8 +213,16 @@ def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> d
     device = resolve_device(request.device)
     capture = load_capture(request.capture, max_side=request.max_side)
     backbone, judge = load_networks(request, device)
+    clip = _load_clip(request, device)
     styles = unique_names(request.styles)
-    stages = ["nerf", "mesh", "stylize", *(["colornet"] if request.colornet else []), "report"]
+    stages = [
+        "nerf",
+        "mesh",
+        "stylize",
+        *(["clip"] if clip is not None else []),
+        *(["colornet"] if request.colornet else []),
+        "report",
+    ]
     plan = RunPlan(stages, progress)
     request.out.mkdir(parents=True, exist_ok=True)
     _check_record(request)
@@ -199,17 +234,29 @@ def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> d
         "device": str(device),
         "raster_backend": stage.rasterizer.name,
         "export": request.export_record(),
-        "weights": {**weights_record(backbone, judge), "clip": "unused"},
+        "weights": {
+            **weights_record(backbone, judge),
+            "clip": clip.provenance.to_dict() if clip is not None else "unused",
+        },
         "capture": capture.summary(),
         "nerf": nerf.summary(),
         "mesh": mesh_summary,
         "styles": [summary for _, summary in styled],
     }
     previews = [m for m, _ in styled]
+    edit = _clip_request(request, clip)
+    if edit is not None:
+        edited, summary = _clip_edit(request, stage, edit, plan)
+        report["styles"].append(summary)
+        previews.append(edited)
     if request.colornet:
         user = [(s.name, s.image, m) for s, (m, _) in zip(styles, styled, strict=True)]
         report["colornet"], applied = _colornet(request, stage, nerf, user, plan)
         previews.append(applied)
+        if edit is not None:
+            images = {s.name: s.image for s in styles}
+            report["clip_mapper"], mapped = _clip_mapper(request, stage, edit, images, plan)
+            previews.append(mapped)
     plan.report("report", 0.0, "writing the preview and the report")
     _write_preview(
         request.out / "preview.png", capture, nerf.model, mesh, previews, stage.rasterizer, device
@@ -218,6 +265,42 @@ def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> d
     write_json(request.out / "report.json", report)
     plan.report("report", 1.0, "done")
     return report
+
+
+def _load_clip(request: RunRequest, device: torch.device) -> Clip | None:
+    """CLIP, when the run edits by prompt or exemplar: loaded before anything is written,
+    so that without weights a run stops at once with the way to get them."""
+    if not request.wants_clip:
+        return None
+    return load_clip(request.clip_weights, request.download_weights).to(device)
+
+
+def _clip_request(request: RunRequest, clip: Clip | None) -> ClipEdit | None:
+    if clip is None:
+        return None
+    exemplar = request.exemplar.image if request.exemplar is not None else None
+    name = edit_name(request.prompt, request.exemplar.name if request.exemplar else None)
+    return ClipEdit(name, clip, request.prompt, exemplar)
+
+
+def _clip_edit(request: RunRequest, stage: StyleStage, edit: ClipEdit, plan: RunPlan):
+    message = f"CLIP edit '{edit.name}'"
+    print(message, flush=True)
+    plan.report("clip", 0.0, message)
+    return run_clip_edit(
+        stage,
+        edit,
+        request.out / f"stylized_clip_{edit.name}.glb",
+        request.out / STAGES / f"clip_{edit.name}.json",
+        lambda done, text: plan.report("clip", done, f"{message}: {text}"),
+    )
+
+
+def _clip_mapper(request: RunRequest, stage: StyleStage, edit: ClipEdit, images, plan: RunPlan):
+    """The edit through the colour net and the CLIP mapper (trained now if the run has
+    none for these weights)."""
+    plan.report("colornet", 0.95, f"colour net: CLIP mapper for '{edit.name}'")
+    return run_clip_mapper(request.out, stage, edit, images)
 
 
 def _check_record(request: RunRequest) -> None:

@@ -46,13 +46,18 @@ def crop_statistics(
 ) -> torch.Tensor:
     """Statistics (1 + crops, D) of the whole image and of random crops of 50-90% side."""
     rows = [style_statistics(extractor, image)]
-    height, width = image.shape[:2]
-    for _ in range(crops):
-        side = rng.uniform(0.5, 0.9)
-        h, w = min(height, max(16, int(height * side))), min(width, max(16, int(width * side)))
-        top, left = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
-        rows.append(style_statistics(extractor, image[top : top + h, left : left + w]))
+    rows += [style_statistics(extractor, random_crop(image, rng)) for _ in range(crops)]
     return torch.stack(rows)
+
+
+def random_crop(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random crop of 50-90% of each side (at least 16 px): the same style, seen
+    elsewhere and at another scale."""
+    height, width = image.shape[:2]
+    side = rng.uniform(0.5, 0.9)
+    h, w = min(height, max(16, int(height * side))), min(width, max(16, int(width * side)))
+    top, left = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
+    return image[top : top + h, left : left + w]
 
 
 class StyleEncoder(nn.Module):

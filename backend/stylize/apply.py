@@ -98,6 +98,10 @@ class StyleApplier:
         code = self.code(image)
         if mix is not None:
             code = code.mix(self.code(mix), t)
+        return self.apply_code(code, strength)
+
+    def apply_code(self, code: StyleCode, strength: float = 1.0) -> TexturedMesh:
+        """A textured head for a style code (from an image, a mix, or the CLIP mapper)."""
         return self.mesh.with_texture(self.texture(code, strength))
 
     @torch.no_grad()

@@ -89,7 +89,7 @@ def evaluate_heldout(
     result = HeldoutResult(
         name,
         optimized.style_loss_before,
-        stylizer.style_loss(a, stylizer.style_target(image), views),
+        stylizer.style_loss(a, stylizer.feature_term(image), views),
         optimized.style_loss_after,
         stylizer.render_rmse(a, b, views),
         stylizer.consistency(a),

@@ -24,14 +24,17 @@ JUDGE_VIEWS = 8
 
 @dataclass(frozen=True)
 class JudgeFigures:
-    """A result's judge figures and the unstylized head's against the same style."""
+    """A result's judge figures and the unstylized head's against the same style (None
+    for a text target: there is no style image to compare with, only the content)."""
 
-    stylized: StyleFigures
-    unstylized: StyleFigures
+    stylized: StyleFigures | None
+    unstylized: StyleFigures | None
     content_lpips: float
 
     def summary(self) -> dict[str, float]:
         ours, base = self.stylized, self.unstylized
+        if ours is None or base is None:
+            return {"content_lpips": round(self.content_lpips, 4)}
         return {
             "judge_meanstd_distance": round(ours.meanstd_distance, 4),
             "judge_meanstd_distance_unstylized": round(base.meanstd_distance, 4),
@@ -83,14 +86,17 @@ class HeldoutJudge:
 
     @torch.no_grad()
     def evaluate(
-        self, texture: torch.Tensor, style: np.ndarray, mesh: MeshTensors | None = None
+        self, texture: torch.Tensor, style: np.ndarray | None, mesh: MeshTensors | None = None
     ) -> JudgeFigures:
-        """Figures of ``texture`` (on ``mesh`` when the geometry moved) for ``style``."""
-        target = self.judge.style_statistics(torch.tensor(style, device=self.judge.device))
+        """Figures of ``texture`` (on ``mesh`` when the geometry moved) for ``style``
+        (None: content only)."""
         images, masks = self.renders(texture, mesh)
-        both = masks * self.masks
+        content = self.judge.perceptual_distance(images, self.original_images, masks * self.masks)
+        if style is None:
+            return JudgeFigures(None, None, content)
+        target = self.judge.style_statistics(torch.tensor(style, device=self.judge.device))
         return JudgeFigures(
             self.judge.compare(self.judge.statistics(images, masks), target),
             self.judge.compare(self.original_statistics, target),
-            self.judge.perceptual_distance(images, self.original_images, both),
+            content,
         )

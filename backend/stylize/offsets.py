@@ -3,6 +3,8 @@
 Each vertex moves along its normal by ``limit * tanh(d)`` (so no offset ever exceeds the
 limit, a small fraction of the head's size), and a uniform-Laplacian penalty on the
 displacements keeps neighbours moving together: the surface takes on relief, not noise.
+A normal-consistency penalty counts only the bending an edit adds between neighbouring
+faces (the head's own curvature costs nothing), which keeps faces from folding over.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ class VertexOffsets(nn.Module):
         self.register_buffer("vertices", torch.tensor(vertices, dtype=torch.float32))
         self.register_buffer("normals", torch.tensor(mesh.vertex_normals, dtype=torch.float32))
         self.register_buffer("laplacian", _uniform_laplacian(len(vertices), mesh.edges_unique))
+        self.register_buffer("faces", torch.tensor(faces, dtype=torch.long))
+        self.register_buffer("adjacent", torch.tensor(mesh.face_adjacency, dtype=torch.long))
+        self.register_buffer("cosines", self._adjacent_cosines(self.vertices))
         self.amount = nn.Parameter(torch.zeros(len(vertices)))
         self.to(device)
 
@@ -35,6 +40,19 @@ class VertexOffsets(nn.Module):
         """Mean squared Laplacian of the displacement, relative to the limit squared."""
         lap = torch.sparse.mm(self.laplacian, self.displacement())
         return lap.pow(2).sum(-1).mean() / self.limit**2
+
+
+    def _adjacent_cosines(self, vertices: torch.Tensor) -> torch.Tensor:
+        """Cosine between the normals of each pair of faces sharing an edge."""
+        corners = vertices[self.faces]
+        normals = torch.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1)
+        normals = torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
+        return (normals[self.adjacent[:, 0]] * normals[self.adjacent[:, 1]]).sum(-1)
+
+    def bending(self, vertices: torch.Tensor) -> torch.Tensor:
+        """Bending added between neighbouring faces, relative to the head's own."""
+        added = (self.cosines - self._adjacent_cosines(vertices)).clamp(min=0).mean()
+        return added / (1.0 - self.cosines).mean().clamp(min=1e-6)
 
 
 def _uniform_laplacian(count: int, edges: np.ndarray) -> torch.Tensor:

@@ -23,10 +23,11 @@ from backend.mesh.textured import TexturedMesh
 from backend.pretrained.networks import Backbone, FeatureExtractor
 from backend.style.colour import ColourStats, transfer_colours
 from backend.style.judge import Judge
-from backend.style.losses import STYLE_LOSSES, content_loss, total_variation
+from backend.style.losses import content_loss, total_variation
 from backend.stylize.consistency import Consistency, arc_consistency, consistency_arc
 from backend.stylize.judging import HeldoutJudge, JudgeFigures
 from backend.stylize.offsets import VertexOffsets
+from backend.stylize.terms import FeatureStyleTerm, StyleTerm
 from backend.stylize.views import (
     MeshTensors,
     ViewRaster,
@@ -85,6 +86,7 @@ class StylizeSettings:
     offset_limit: float = 0.01
     offset_lr: float = 0.05
     smoothness_weight: float = 1.0
+    bending_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -191,18 +193,19 @@ class Stylizer:
         return frame.image[rows, cols], frame.coverage[rows, cols][None, None]
 
     def _style_term(
-        self, texture: torch.Tensor, target, view: int, rasters: Rasters = None
+        self, texture: torch.Tensor, term: StyleTerm, view: int, rasters: Rasters, train: bool
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The view's style loss against ``target`` and all its features: the sum of the
-        losses named in ``settings.loss`` ("gram", or a mix such as "gram+nnfm"), NNFM
-        on ``nnfm_layers`` and the others on ``style_layers``."""
+        """The view's style term and all its features (the content loss reads them)."""
         image, mask = self._shaded(texture, view, rasters)
         ours = self._features(image)
-        terms = []
-        for name in self.settings.loss.split("+"):
-            layers = self._loss_layers(name)
-            terms.append(STYLE_LOSSES[name]({k: ours[k] for k in layers}, target, mask))
-        return sum(terms), ours
+        return term(image, mask, ours, view, train), ours
+
+    def feature_term(self, style: np.ndarray) -> FeatureStyleTerm:
+        """The term of a style image: the losses named in ``settings.loss`` ("gram", or a
+        mix such as "gram+nnfm"), NNFM on ``nnfm_layers`` and the others on
+        ``style_layers``."""
+        names = self.settings.loss.split("+")
+        return FeatureStyleTerm(self.style_target(style), {n: self._loss_layers(n) for n in names})
 
     def _loss_layers(self, loss: str) -> tuple[str, ...]:
         return self.settings.nnfm_layers if loss == "nnfm" else self.settings.style_layers
@@ -231,22 +234,29 @@ class Stylizer:
         errors = [(self._render(a, i) - self._render(b, i)).pow(2).mean() for i in views]
         return float(torch.stack(errors).mean().sqrt())
 
+    @torch.no_grad()
+    def render_view(
+        self, texture: torch.Tensor, view: int, vertices: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The pool view's cropped render (H, W, 3) of a texture, on ``vertices`` where
+        the geometry moved."""
+        rasters = self._rasters(vertices, [view]) if vertices is not None else None
+        return self._render(texture, view, rasters)
+
     def style_loss(
-        self, texture: torch.Tensor, style_features, views: list[int], rasters: Rasters = None
+        self, texture: torch.Tensor, term: StyleTerm, views: list[int], rasters: Rasters = None
     ) -> float:
-        """Mean style loss of the textured renders over ``views``."""
+        """Mean style term of the textured renders over ``views``, measured (no
+        augmentation)."""
         with torch.no_grad():
-            return float(
-                np.mean(
-                    [float(self._style_term(texture, style_features, i, rasters)[0]) for i in views]
-                )
-            )
+            values = [float(self._style_term(texture, term, i, rasters, False)[0]) for i in views]
+        return float(np.mean(values))
 
     def stylize(
         self,
         name: str,
         style: np.ndarray,
-        progress: Callable[[int, int, float], None] | None = None,
+        progress: Progress | None = None,
         evaluate: bool = True,
     ) -> StyleResult:
         """Optimize a texture for one style image (H, W, 3) in [0, 1].
@@ -255,10 +265,23 @@ class Stylizer:
         supersampled views, several seconds on two CPU cores) is left out for results
         that only feed the colour net or a comparison.
         """
+        s = self.settings
+        base = colour_transfer(self.mesh.texture, style) if s.colour_transfer else self.mesh.texture
+        return self.optimize(name, self.feature_term(style), base, style, progress, evaluate)
+
+    def optimize(
+        self,
+        name: str,
+        term: StyleTerm,
+        base: np.ndarray,
+        style: np.ndarray | None,
+        progress: Progress | None = None,
+        evaluate: bool = True,
+    ) -> StyleResult:
+        """Optimize a texture from ``base`` towards ``term``; ``style`` is the image the
+        judge compares against (None: a text target, judged on content and consistency)."""
         started = time.perf_counter()
         s = self.settings
-        target = self.style_target(style)
-        base = colour_transfer(self.mesh.texture, style) if s.colour_transfer else self.mesh.texture
         pyramid = VolumePyramid(
             torch.tensor(base, device=self.device),
             self.texels,
@@ -272,14 +295,18 @@ class Stylizer:
         optimizer = torch.optim.Adam(groups)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
         rng = np.random.default_rng(s.seed + 1)
-        before = self.style_loss(self.original, target, self.evaluation)
+        before = self.style_loss(self.original, term, self.evaluation)
         scales = (max(before, 1e-12), max(float(total_variation(self.original)), 1e-6))
         for step in range(s.steps):
             views = rng.choice(len(self.views), s.views_per_step, replace=False)
-            rasters = self._rasters(offsets(), views) if offsets is not None else None
-            loss = self._objective(pyramid(), target, views, scales, rasters)
+            rasters = None
+            if offsets is not None:
+                vertices = offsets()
+                rasters = self._rasters(vertices, views)
+            loss = self._objective(pyramid(), term, views, scales, rasters)
             if offsets is not None:
                 loss = loss + s.smoothness_weight * offsets.roughness()
+                loss = loss + s.bending_weight * offsets.bending(vertices)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -290,7 +317,7 @@ class Stylizer:
             final = pyramid()
             vertices = offsets() if offsets is not None else self.tensors.vertices
             rasters = self._rasters(vertices, self.evaluation) if offsets is not None else None
-            after = self.style_loss(final, target, self.evaluation, rasters)
+            after = self.style_loss(final, term, self.evaluation, rasters)
             content = self.content_loss(final, self.evaluation, rasters)
             moved_mesh = replace(self.tensors, vertices=vertices)
             evaluation = self.evaluate(final, style, moved_mesh) if evaluate else None
@@ -320,14 +347,16 @@ class Stylizer:
         limit = self.settings.offset_limit * diagonal
         return VertexOffsets(self.mesh.vertices, self.mesh.faces, limit, self.device)
 
-    def _objective(self, texture: torch.Tensor, target, views, scales, rasters) -> torch.Tensor:
+    def _objective(
+        self, texture: torch.Tensor, term: StyleTerm, views, scales, rasters
+    ) -> torch.Tensor:
         """Style (relative to the unstylized texture's), content (relative to the original
         features' energy) and TV (relative to the baked texture's), averaged over views."""
         s = self.settings
         style_scale, tv_scale = scales
         loss = s.tv_weight * total_variation(texture) / tv_scale
         for index in views:
-            style, ours = self._style_term(texture, target, index, rasters)
+            style, ours = self._style_term(texture, term, index, rasters, True)
             original = self.original_features[index]
             content = _relative_content(ours, original)
             loss = loss + (s.style_weight * style / style_scale + s.content_weight * content) / (
@@ -354,7 +383,7 @@ class Stylizer:
 
     @torch.no_grad()
     def evaluate(
-        self, texture: torch.Tensor, style: np.ndarray, tensors: MeshTensors | None = None
+        self, texture: torch.Tensor, style: np.ndarray | None, tensors: MeshTensors | None = None
     ) -> Evaluation:
         """The judge's figures and the consistency of a texture (on ``tensors`` when the
         geometry moved), with the unstylized head's consistency (measured once)."""

@@ -1,0 +1,121 @@
+"""CLIP-driven edits of a head (after CLIP-NeRF): the texture, and with vertex offsets
+the shape, optimized so that its renders move towards a prompt or an exemplar image in
+CLIP's space.
+
+It is stage 2's optimization (texture.py) with a CLIP term in place of the VGG style
+term; the content and TV terms stay, so the face stays a face. A shape edit moves
+vertices along their normals under the Laplacian and normal-consistency penalties, so
+the head stays one clean manifold mesh within ``offset_limit`` of where it was.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from backend.pretrained.clip import Clip
+from backend.style.clip_loss import (
+    ClipLoss,
+    ClipLossSettings,
+    ClipTarget,
+    exemplar_target,
+    prompt_target,
+)
+from backend.stylize.terms import ClipTerm
+from backend.stylize.texture import Progress, StyleResult, Stylizer, colour_transfer
+
+# How strongly a shape edit resists bending neighbouring faces beyond the head's own
+# curvature (relative units; see VertexOffsets.bending).
+SHAPE_BENDING_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class ClipEdit:
+    """One edit: its file-safe ``name``, the CLIP it is scored by, and a prompt or an
+    exemplar image (H, W, 3)."""
+
+    name: str
+    clip: Clip
+    prompt: str | None = None
+    exemplar: np.ndarray | None = None
+    loss: ClipLossSettings = field(default_factory=ClipLossSettings)
+
+    def target(self, stylizer: Stylizer) -> ClipTarget:
+        if self.prompt is not None:
+            return prompt_target(self.clip, self.prompt)
+        source = unedited_embedding(self.clip, stylizer)
+        return exemplar_target(self.clip, self.name, self.exemplar, source)
+
+
+def edit_name(prompt: str | None, exemplar: str | None) -> str:
+    """A file-safe name for an edit: from the exemplar's name or the prompt's words."""
+    if exemplar is not None:
+        return f"exemplar_{exemplar}"
+    words = re.sub(r"[^A-Za-z0-9_-]+", "_", str(prompt)).strip("_")[:40]
+    return f"prompt_{words or 'text'}"
+
+
+@dataclass(frozen=True)
+class ClipEditResult:
+    """The edited head and how CLIP saw it before and after (pool views, whole renders)."""
+
+    target: ClipTarget
+    result: StyleResult
+    similarity_before: float
+    similarity_after: float
+
+    def summary(self) -> dict[str, object]:
+        r = self.result
+        return {
+            **r.summary(),
+            "method": "clip",
+            "clip": self.target.summary(),
+            "clip_loss_before": r.style_loss_before,
+            "clip_loss_after": r.style_loss_after,
+            "clip_similarity_before": round(self.similarity_before, 4),
+            "clip_similarity_after": round(self.similarity_after, 4),
+        }
+
+
+@torch.no_grad()
+def unedited_embedding(clip: Clip, stylizer: Stylizer) -> torch.Tensor:
+    """Mean CLIP embedding of the unedited head's pool renders: an exemplar's edit starts
+    from here."""
+    renders = [stylizer.render_view(stylizer.original, i) for i in range(len(stylizer.views))]
+    return torch.cat([clip.encode_images(r.permute(2, 0, 1)[None]) for r in renders]).mean(0)
+
+
+def clip_edit(
+    stylizer: Stylizer, edit: ClipEdit, progress: Progress | None = None, evaluate: bool = True
+) -> ClipEditResult:
+    """Optimize the head towards the edit's target; the judge compares an exemplar's
+    edit with the exemplar, a prompt's on content and consistency only."""
+    target = edit.target(stylizer)
+    loss = ClipLoss(edit.clip, target, edit.loss, stylizer.settings.seed)
+    originals = [stylizer.render_view(stylizer.original, i) for i in range(len(stylizer.views))]
+    base = stylizer.mesh.texture
+    if edit.exemplar is not None and stylizer.settings.colour_transfer:
+        base = colour_transfer(base, edit.exemplar)
+    result = stylizer.optimize(
+        edit.name, ClipTerm(loss, originals), base, edit.exemplar, progress, evaluate
+    )
+    before = _similarity(stylizer, loss, stylizer.original, None)
+    after_texture = torch.tensor(result.mesh.texture, device=stylizer.device)
+    vertices = torch.tensor(result.mesh.vertices, device=stylizer.device)
+    after = _similarity(stylizer, loss, after_texture, vertices)
+    return ClipEditResult(target, result, before, after)
+
+
+def _similarity(stylizer: Stylizer, loss: ClipLoss, texture, vertices) -> float:
+    """Mean similarity to the target over the evaluation views."""
+    return float(
+        np.mean(
+            [
+                loss.similarity(stylizer.render_view(texture, i, vertices))
+                for i in stylizer.evaluation
+            ]
+        )
+    )
