@@ -12,6 +12,7 @@ from backend.captures import load_capture
 from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
 from backend.nerf.config import NerfConfig
 from backend.nerf.trainer import Trainer
+from backend.pretrained.clip_tiny import save_tiny_clip
 from backend.pretrained.registry import fetch_weights
 from backend.pretrained.registry import weights_folder as registry_folder
 
@@ -72,3 +73,10 @@ def imagenet_weights() -> Path:
     server's worker runs offline in the tests), so every session makes sure of them."""
     fetch_weights()
     return registry_folder()
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny CLIP with seeded random weights in the standard checkpoint layout (CLIP's
+    published weights are in no registry); the product's loader reads it."""
+    return save_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")

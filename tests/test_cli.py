@@ -122,6 +122,32 @@ def test_run_stylizes_the_capture_with_a_style_image(tiny_capture_dir: Path, tmp
         assert preview.size == (3 * 256, 4 * 256)
 
 
+def test_run_edits_the_head_by_a_prompt_with_the_clip_it_names(
+    tiny_capture_dir: Path, tiny_clip_dir: Path, tmp_path: Path, capsys
+):
+    """A prompt alone (no style image): the edited GLB, its CLIP figures and which CLIP
+    scored it, in the report, the GLB extras and the summary (the shape edit is
+    test_clip's)."""
+    out = tmp_path / "run"
+    args = ["run", str(tiny_capture_dir), "--prompt", "a bronze statue", "--out", str(out)]
+    options = ["--clip-weights", str(tiny_clip_dir), "--steps", "150", "--style-steps", "10"]
+    assert main([*args, *options, "--offline", "--faces", "3000"]) == 0
+    printed = capsys.readouterr().out
+    assert "clip: clip-vit-p16-w32-l2-64px (sha256:" in printed
+    assert re.search(r"CLIP loss \d\.\d{3} -> \d\.\d{3}, similarity", printed)
+    report = json.loads((out / "report.json").read_text())
+    assert report["weights"]["clip"]["source"] == str(tiny_clip_dir.resolve())
+    (edit,) = report["styles"]
+    assert edit["method"] == "clip" and edit["name"] == "prompt_a_bronze_statue"
+    assert edit["clip"] == {"kind": "prompt", "text": "a bronze statue"}
+    assert edit["clip_loss_after"] < edit["clip_loss_before"]
+    assert "consistency_long_rmse" in edit and 0.0 < edit["content_lpips"] < 1.0
+    mesh, extras = read_glb(out / edit["glb"])
+    assert_valid_and_upright(out / edit["glb"], mesh.vertices)
+    assert extras["method"] == "clip" and extras["weights"] == report["weights"]
+    assert json.loads((out / "run.json").read_text())["prompt"] == "a bronze statue"
+
+
 def test_random_weights_only_when_asked_and_then_said_everywhere(
     tiny_capture_dir, tmp_path, capsys
 ):

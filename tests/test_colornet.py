@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from backend.errors import BackendError, CheckpointError
 from backend.mesh.glb import read_glb, write_glb
 from backend.mesh.stage import MeshSettings, run_mesh_stage
 from backend.nerf.checkpoint import save_model
+from backend.pretrained.clip import load_clip
 from backend.pretrained.networks import FeatureExtractor
 from backend.pretrained.registry import load_backbone
 from backend.raster import make_rasterizer
@@ -25,6 +27,7 @@ from backend.style.encoder import STAT_LAYERS
 from backend.style.images import read_style_image
 from backend.style.judge import Judge
 from backend.stylize.apply import StyleApplier
+from backend.stylize.clip_mapper import MapperConfig, exemplar_code, mapper_pairs, train_mapper
 from backend.stylize.colornet import ColorNetConfig
 from backend.stylize.colornet_eval import evaluate_heldout
 from backend.stylize.colornet_io import SavedColorNet, save_colornet
@@ -35,6 +38,7 @@ from tests.gltf_helpers import assert_valid_and_upright
 
 TRAINING = ("strokes", "stipple", "mosaic")
 HELDOUT = "ink"
+MAPPER_STYLES = ("strokes", "stipple", "mosaic", "ink", "plaid", "shards")
 CPU = torch.device("cpu")
 
 
@@ -172,6 +176,56 @@ def test_apply_style_command_writes_a_mixed_glb(tiny_run, applier, tmp_path: Pat
     assert "--t must be between 0 and 1" in capsys.readouterr().err
     assert main([*args[:-1], str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_the_clip_mapper_lands_each_training_style_near_its_code(applier, tiny_clip_dir):
+    clip = load_clip(tiny_clip_dir, download=False)
+    images = {name: BUILTIN_STYLES[name](64) for name in MAPPER_STYLES}
+    pairs = mapper_pairs(clip, applier, images, crops=4, seed=0)
+    assert len(pairs.names) == 5 * len(MAPPER_STYLES)
+    mapper = train_mapper(pairs, applier.saved.net.config.z_dim, MapperConfig(steps=400))
+    codes = {name: applier.code(image) for name, image in images.items()}
+    zs = torch.stack([code.z for code in codes.values()])
+    between = torch.cdist(zs, zs)
+    nearest_other = (between + 1e9 * torch.eye(len(zs))).min(dim=1).values
+    for index, (name, image) in enumerate(images.items()):
+        mapped = exemplar_code(mapper, clip, image).code
+        gap = float((mapped.z - codes[name].z).norm())
+        # Nearer its own code than a fifth of the way to the nearest other style's.
+        assert gap < 0.2 * float(nearest_other[index]), (name, gap, nearest_other)
+        np.testing.assert_allclose(mapped.colours.mean, codes[name].colours.mean, atol=0.03)
+
+
+def test_apply_style_takes_a_prompt_or_an_exemplar_through_the_mapper(
+    tiny_run, applier, tiny_clip_dir, tmp_path: Path, capsys
+):
+    out = tmp_path / "bronze.glb"
+    base = ["apply-style", str(tiny_run.folder), "--clip-weights", str(tiny_clip_dir)]
+    assert main([*base, "--prompt", "a bronze statue", "--out", str(out)]) == 0
+    assert "clip: clip-vit-p16" in capsys.readouterr().out
+    meta = json.loads((tiny_run.folder / "clip_mapper.json").read_text())
+    assert meta["clip"]["source"] == str(tiny_clip_dir.resolve())
+    mesh, extras = read_glb(out)
+    assert_valid_and_upright(out, mesh.vertices)
+    assert extras["style"] == "prompt_a_bronze_statue" and extras["clip"]["prompt"] == (
+        "a bronze statue"
+    )
+    assert extras["weights"]["clip"]["weights"] == meta["clip"]["weights"]
+    assert np.abs(mesh.texture - applier.mesh.texture).mean() > 0.01
+    # The saved mapper is reused: the same prompt gives the same head.
+    stamp = (tiny_run.folder / "clip_mapper.safetensors").stat().st_mtime_ns
+    again = tmp_path / "again.glb"
+    assert main([*base, "--prompt", "a bronze statue", "--out", str(again)]) == 0
+    assert (tiny_run.folder / "clip_mapper.safetensors").stat().st_mtime_ns == stamp
+    np.testing.assert_array_equal(read_glb(again)[0].texture, mesh.texture)
+    ink = _style_file(tmp_path / "ink.png", "ink")
+    exemplar = tmp_path / "ink.glb"
+    assert main([*base, "--exemplar", str(ink), "--out", str(exemplar)]) == 0
+    assert read_glb(exemplar)[1]["style"] == "exemplar_ink"
+    both = [*base, "--prompt", "x", "--style", str(ink), "--out", str(tmp_path / "no.glb")]
+    assert main(both) == 2
+    assert "give one of --style IMAGE, --prompt TEXT or --exemplar IMAGE" in capsys.readouterr().err
+    assert not (tmp_path / "no.glb").exists()
 
 
 def _style_file(path: Path, name: str) -> Path:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 
 from backend.errors import WeightsError
 from backend.files import sha256_of
@@ -93,8 +94,10 @@ def load_clip(weights: Path | None = None, download: bool = True) -> Clip:
         model = CLIPModel.from_pretrained(folder, local_files_only=True).eval()
         tokenizer = CLIPTokenizer.from_pretrained(folder, local_files_only=True)
         mean, std = _normalization(folder)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError) as exc:
-        raise WeightsError(f"cannot load CLIP from {folder}: {_first_line(exc)}") from exc
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
+        raise WeightsError(
+            f"cannot load CLIP from {folder}: {_first_line(exc)}; {HOW_TO_GET}"
+        ) from exc
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     source = str(weights.resolve()) if weights is not None else f"{DEFAULT_CLIP} (cache)"

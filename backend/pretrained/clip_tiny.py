@@ -51,6 +51,9 @@ def save_tiny_clip(folder: Path, seed: int = 0, image_size: int = 64, width: int
     torch.manual_seed(seed)
     CLIPModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    # The byte-pair files too, as published CLIP checkpoints carry them beside tokenizer.json.
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(MERGES) + "\n")
     preprocessor = {
         "image_processor_type": "CLIPImageProcessor",
         "crop_size": {"height": image_size, "width": image_size},

@@ -25,7 +25,8 @@ class VertexOffsets(nn.Module):
         self.register_buffer("laplacian", _uniform_laplacian(len(vertices), mesh.edges_unique))
         self.register_buffer("faces", torch.tensor(faces, dtype=torch.long))
         self.register_buffer("adjacent", torch.tensor(mesh.face_adjacency, dtype=torch.long))
-        self.register_buffer("cosines", self._adjacent_cosines(self.vertices))
+        self.register_buffer("face_normals", self._face_normals(self.vertices))
+        self.register_buffer("cosines", self._adjacent_cosines(self.face_normals))
         self.amount = nn.Parameter(torch.zeros(len(vertices)))
         self.to(device)
 
@@ -42,17 +43,24 @@ class VertexOffsets(nn.Module):
         return lap.pow(2).sum(-1).mean() / self.limit**2
 
 
-    def _adjacent_cosines(self, vertices: torch.Tensor) -> torch.Tensor:
-        """Cosine between the normals of each pair of faces sharing an edge."""
+    def _face_normals(self, vertices: torch.Tensor) -> torch.Tensor:
         corners = vertices[self.faces]
         normals = torch.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1)
-        normals = torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
+        return torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
+
+    def _adjacent_cosines(self, normals: torch.Tensor) -> torch.Tensor:
+        """Cosine between the normals of each pair of faces sharing an edge."""
         return (normals[self.adjacent[:, 0]] * normals[self.adjacent[:, 1]]).sum(-1)
 
     def bending(self, vertices: torch.Tensor) -> torch.Tensor:
-        """Bending added between neighbouring faces, relative to the head's own."""
-        added = (self.cosines - self._adjacent_cosines(vertices)).clamp(min=0).mean()
-        return added / (1.0 - self.cosines).mean().clamp(min=1e-6)
+        """Bending added between neighbouring faces, relative to the head's own, plus a
+        barrier on every face turned more than 45 degrees from where it faced: summed,
+        not averaged, so that one small face folding over is never worth a better look
+        elsewhere (Adam scales each vertex's step, so only the sign at a vertex counts)."""
+        normals = self._face_normals(vertices)
+        added = (self.cosines - self._adjacent_cosines(normals)).clamp(min=0).mean()
+        turned = (0.7 - (normals * self.face_normals).sum(-1)).clamp(min=0).sum()
+        return added / (1.0 - self.cosines).mean().clamp(min=1e-6) + turned
 
 
 def _uniform_laplacian(count: int, edges: np.ndarray) -> torch.Tensor:
