@@ -11,7 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-STAGE_WEIGHTS = {"nerf": 0.5, "mesh": 0.1, "stylize": 0.3, "colornet": 0.2, "report": 0.02}
+STAGE_WEIGHTS = {
+    "nerf": 0.5,
+    "mesh": 0.1,
+    "stylize": 0.3,
+    "clip": 0.3,
+    "colornet": 0.2,
+    "report": 0.02,
+}
 
 
 @dataclass(frozen=True)

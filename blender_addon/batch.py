@@ -31,6 +31,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--capture", type=Path, required=True, help="capture folder")
     parser.add_argument("--style", type=Path, action="append", default=[], help="style image")
     parser.add_argument("--builtin-style", action="append", default=[], help="built-in style")
+    parser.add_argument("--prompt", help="a look in words: a CLIP edit, with or without styles")
     parser.add_argument("--out", type=Path, required=True, help="the .blend to write")
     parser.add_argument("--glb", type=Path, help="also export the stylized heads as a GLB")
     parser.add_argument("--url", default=DEFAULT_URL, help="backend URL")
@@ -40,6 +41,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--start-command",
         help="command that starts a backend when none answers at a local --url "
         "(default: this Python's 'python -m backend serve' on the URL's port)",
+    )
+    parser.add_argument(
+        "--clip-weights",
+        type=Path,
+        help="CLIP checkpoint folder for --prompt, given to the backend this script starts "
+        "(a backend already running keeps its own setting)",
     )
     parser.add_argument("--name", help="job name (default: the capture folder's name)")
     parser.add_argument("--preset", choices=("fast", "quality"), default="fast")
@@ -52,19 +59,25 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--texture-size", type=int, choices=(1024, 2048, 4096))
     parser.add_argument("--faces", dest="face_budget", type=int, help="face budget")
     args = parser.parse_args(argv)
-    if not args.style and not args.builtin_style:
-        parser.error("give at least one --style IMG (or --builtin-style NAME)")
+    if args.prompt is not None and not args.prompt.strip():
+        parser.error("--prompt is empty; describe the look, e.g. 'a bronze statue'")
+    if not args.style and not args.builtin_style and args.prompt is None:
+        parser.error("give at least one --style IMG (or --builtin-style NAME), or a --prompt TEXT")
     return args
 
 
-def default_start_command(url: str, token_file: Path) -> str:
-    """``python -m backend serve`` on the URL's port, with a Python that has the backend."""
+def default_start_command(url: str, token_file: Path, clip_weights: Path | None = None) -> str:
+    """``python -m backend serve`` on the URL's port, with a Python that has the backend,
+    and the CLIP weights for prompts when given."""
     parts = urllib.parse.urlsplit(url)
     python = sys.executable if not bpy.app.binary_path else "python3"
-    return (
+    command = (
         f"{shlex.quote(python)} -m backend serve --host {parts.hostname} "
         f"--port {parts.port or 8765} --token-file {shlex.quote(str(token_file))}"
     )
+    if clip_weights is not None:
+        command += f" --clip-weights {shlex.quote(str(clip_weights.resolve()))}"
+    return command
 
 
 def connect(args: argparse.Namespace) -> tuple[BackendClient, BackendProcess | None]:
@@ -81,7 +94,9 @@ def connect(args: argparse.Namespace) -> tuple[BackendClient, BackendProcess | N
     except ClientError:
         if not client.is_local:
             raise
-    command = args.start_command or default_start_command(client.url, args.token_file)
+    command = args.start_command or default_start_command(
+        client.url, args.token_file, args.clip_weights
+    )
     print(f"stylized heads: starting the backend: {command}", flush=True)
     process = BackendProcess(command)
     try:
@@ -103,6 +118,8 @@ def options(args: argparse.Namespace) -> dict[str, object]:
     for key in ("steps", "style_steps", "max_side", "texture_size", "face_budget"):
         if getattr(args, key) is not None:
             out[key] = getattr(args, key)
+    if args.prompt is not None:
+        out["prompt"] = args.prompt.strip()
     return out
 
 

@@ -86,12 +86,18 @@ class BackendClient:
         return dest
 
     def apply_style(
-        self, job_id: str, fields: list[tuple[str, str]], files: list[FilePart]
+        self,
+        job_id: str,
+        fields: list[tuple[str, str]],
+        files: list[FilePart],
+        timeout: float | None = None,
     ) -> bytes:
-        """The file the colour net produced for a new style (PNG or GLB bytes)."""
+        """The file the colour net produced for a new style (PNG or GLB bytes); ``timeout``
+        replaces the client's own for a request known to take longer."""
         body, content_type = encode(fields, files)
-        with self._open("POST", f"/jobs/{_segment(job_id)}/apply-style", body, content_type) as r:
-            return r.read()
+        path = f"/jobs/{_segment(job_id)}/apply-style"
+        with self._open("POST", path, body, content_type, timeout) as response:
+            return response.read()
 
     def _json(
         self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
@@ -107,7 +113,12 @@ class BackendClient:
         return data
 
     def _open(
-        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        timeout: float | None = None,
     ):
         request = urllib.request.Request(self.url + path, data=body, method=method)
         if self.token:
@@ -116,7 +127,7 @@ class BackendClient:
             request.add_header("Content-Type", content_type)
         request.add_header("Accept", "application/json")
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)
+            return urllib.request.urlopen(request, timeout=timeout or self.timeout)
         except urllib.error.HTTPError as exc:
             raise self._refusal(exc, path) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:

@@ -1,7 +1,8 @@
 """Headless entry: stylize a capture folder and save the result as a .blend.
 
     blender --background --python blender_addon/headless.py -- \\
-        --capture DIR --style IMG [--style IMG ...] --out result.blend [--glb out.glb]
+        --capture DIR --style IMG [--style IMG ...] [--prompt TEXT] --out result.blend \\
+        [--glb out.glb] [--clip-weights DIR]
     python blender_addon/headless.py --capture DIR --style IMG --out result.blend
 
 Works from the repository, from the installed extension's folder, and with Blender as a

@@ -15,6 +15,10 @@ from .capture_format import zip_capture
 from .client import BackendClient
 from .multipart import FilePart
 
+# The first prompt on a job has the backend train the job's CLIP mapper: tens of seconds
+# on a CPU, longer than the client's usual wait.
+PROMPT_TIMEOUT = 300.0
+
 
 @dataclass(frozen=True)
 class StyleSource:
@@ -65,13 +69,19 @@ def style_parts(
 
 @dataclass(frozen=True)
 class ApplyStyleRequest:
-    """A new style for a finished job's colour net, optionally mixed with a second one."""
+    """A new style (an image, a built-in or, with ``style`` None, a prompt) for a finished
+    job's colour net, optionally mixed with a second style."""
 
-    style: StyleSource
+    style: StyleSource | None
     mix: StyleSource | None = None
     t: float = 0.0
     strength: float = 1.0
     format: str = "png"
+    prompt: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.style is None) == (not self.prompt):
+            raise ValueError("a new style is either a style source or a prompt")
 
     def send(self, client: BackendClient, job_id: str) -> bytes:
         """The stylized texture (PNG) or mesh (GLB) bytes; blocking."""
@@ -80,7 +90,12 @@ class ApplyStyleRequest:
             ("strength", f"{self.strength:.4f}"),
             ("format", self.format),
         ]
-        files = style_parts((self.style,), "style", "builtin_style", fields)
+        if self.style is None:
+            fields.append(("prompt", self.prompt))
+            files = []
+        else:
+            files = style_parts((self.style,), "style", "builtin_style", fields)
         if self.mix is not None:
             files += style_parts((self.mix,), "mix", "mix_builtin", fields)
-        return client.apply_style(job_id, fields, files)
+        timeout = PROMPT_TIMEOUT if self.prompt else None
+        return client.apply_style(job_id, fields, files, timeout)

@@ -79,6 +79,8 @@ def job_options(settings) -> dict[str, object]:
     for key in ("steps", "style_steps", "colornet_steps", "max_side", "face_budget"):
         if getattr(settings, key):
             options[key] = getattr(settings, key)
+    if settings.prompt.strip():
+        options["prompt"] = settings.prompt.strip()
     return options
 
 
@@ -117,8 +119,10 @@ class STYLIZED_HEADS_OT_stylize(bpy.types.Operator):
         folder = work_dir()
         try:
             client = make_client(context)
-            if not len(settings.styles):
-                raise CaptureExportError("add at least one style image or built-in style")
+            if not len(settings.styles) and not settings.prompt.strip():
+                raise CaptureExportError(
+                    "add at least one style image or built-in style, or type a prompt"
+                )
             styles = style_sources(settings.styles, folder / "styles")
             options = job_options(settings)
             if settings.source == "MESH":

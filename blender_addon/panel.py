@@ -63,6 +63,7 @@ class STYLIZED_HEADS_PT_main(bpy.types.Panel):
             draw_style_entry(row, entry)
             remove = row.operator("stylized_heads.style_remove", text="", icon="X")
             remove.index = index
+        box.prop(settings, "prompt", icon="FONT_DATA")
 
         layout.prop(settings, "preset")
         layout.prop(settings, "colornet")
@@ -141,7 +142,11 @@ class STYLIZED_HEADS_PT_style_control(bpy.types.Panel):
         obj = context.active_object
         control = context.scene.stylized_heads_control
         layout.label(text=f"Job {str(obj[JOB_KEY])[:8]}, style '{obj.get(STYLE_KEY, '')}'")
-        draw_style_entry(layout, control.style)
+        layout.prop(control, "use_prompt")
+        if control.use_prompt:
+            layout.prop(control, "prompt", text="", icon="FONT_DATA")
+        else:
+            draw_style_entry(layout, control.style)
         layout.prop(control, "use_mix")
         if control.use_mix:
             draw_style_entry(layout, control.mix)

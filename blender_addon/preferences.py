@@ -34,7 +34,8 @@ class StylizedHeadsPreferences(bpy.types.AddonPreferences):
         name="Start Command",
         description=(
             "Command that starts a local backend when none answers, e.g. "
-            "'python -m backend serve --port 8765' (empty: never start one)"
+            "'python -m backend serve --port 8765' (add --clip-weights DIR for prompts; "
+            "empty: never start one)"
         ),
         default="",
     )

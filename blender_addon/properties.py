@@ -63,6 +63,14 @@ class StylizeSettings(bpy.types.PropertyGroup):
     resolution: IntProperty(name="Resolution", default=256, min=16, max=4096, subtype="PIXEL")
     samples: IntProperty(name="Samples", default=32, min=1, max=4096)
     styles: CollectionProperty(type=StyleEntry)
+    prompt: StringProperty(
+        name="Prompt",
+        description=(
+            "Describe a look in words (e.g. 'a bronze statue'): the backend adds a CLIP edit, "
+            "with or without style images. It needs CLIP weights (serve --clip-weights DIR)"
+        ),
+        default="",
+    )
     preset: EnumProperty(
         name="Preset",
         items=(("fast", "Fast", "Minutes on a CPU"), ("quality", "Quality", "Longer, sharper")),
@@ -110,9 +118,20 @@ class StylizeSettings(bpy.types.PropertyGroup):
 
 
 class StyleControl(bpy.types.PropertyGroup):
-    """The style control of an imported head: new style, mix style, slider, strength."""
+    """The style control of an imported head: new style or prompt, mix style, slider,
+    strength."""
 
     style: PointerProperty(type=StyleEntry)
+    use_prompt: BoolProperty(
+        name="Use Prompt",
+        description="Describe the new style in words instead of choosing a style image",
+        default=False,
+    )
+    prompt: StringProperty(
+        name="Prompt",
+        description="The new style in words, through the job's colour net and CLIP",
+        default="",
+    )
     mix: PointerProperty(type=StyleEntry)
     use_mix: BoolProperty(name="Mix", description="Blend with a second style", default=False)
     t: FloatProperty(

@@ -1,8 +1,9 @@
-"""Style control of an imported head: new style, mix of two styles, strength.
+"""Style control of an imported head: new style or prompt, mix of two styles, strength.
 
-The backend's colour net turns a style image into a new texture in about a second; the
-texture arrives as a new Blender image assigned to the head's texture node. The previous
-image stays in the file, so Undo (one step is pushed per change) brings the old style back.
+The backend's colour net turns a style image (or a prompt, through CLIP) into a new
+texture in about a second; the texture arrives as a new Blender image assigned to the
+head's texture node. The previous image stays in the file, so Undo (one step is pushed
+per change) brings the old style back.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from . import session
 from .capture_format import CaptureExportError
 from .client import ClientError
 from .importer import BACKEND_KEY, JOB_KEY, image_texture_node, stylized_heads
-from .job_request import ApplyStyleRequest
+from .job_request import ApplyStyleRequest, StyleSource
 from .jobs import Call
 from .operators import report_outcome, style_sources, work_dir
 from .preferences import make_client
@@ -43,8 +44,18 @@ def assign_texture(obj: bpy.types.Object, png: bytes, label: str) -> bpy.types.I
     return image
 
 
+def chosen_style(control, folder: Path) -> tuple[StyleSource | None, str]:
+    """The control's new style: its prompt when it uses one, else its style entry."""
+    if not control.use_prompt:
+        return style_sources([control.style], folder)[0], ""
+    prompt = control.prompt.strip()
+    if not prompt:
+        raise ClientError("type a prompt, or turn off Use Prompt and choose a style")
+    return None, prompt
+
+
 class STYLIZED_HEADS_OT_apply_style(bpy.types.Operator):
-    """Apply the chosen style (optionally mixed) to the active stylized head with its colour net"""
+    """Apply the chosen style or prompt (optionally mixed) to the active head with its colour net"""
 
     bl_idname = "stylized_heads.apply_style"
     bl_label = "Apply Style"
@@ -60,17 +71,16 @@ class STYLIZED_HEADS_OT_apply_style(bpy.types.Operator):
         folder = work_dir()
         try:
             client = make_client(context, str(obj.get(BACKEND_KEY) or ""))
-            style = style_sources([control.style], folder)[0]
+            style, prompt = chosen_style(control, folder)
             mix = style_sources([control.mix], folder)[0] if control.use_mix else None
         except (ClientError, CaptureExportError) as exc:
             shutil.rmtree(folder, ignore_errors=True)
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        request = ApplyStyleRequest(
-            style, mix, control.t if control.use_mix else 0.0, control.strength
-        )
+        t = control.t if control.use_mix else 0.0
+        request = ApplyStyleRequest(style, mix, t, control.strength, prompt=prompt)
         job_id, name = str(obj[JOB_KEY]), obj.name
-        label = f"{name} {style.builtin or style.path.stem}"
+        label = f"{name} {prompt or style.builtin or style.path.stem}"
         if mix is not None:
             label += f" + {mix.builtin or mix.path.stem} {control.t:.2f}"
 

@@ -8,11 +8,16 @@ Scenario functions below run inside that process and print one ``RESULT <json>``
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
+from email import message_from_bytes
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -474,3 +479,118 @@ def reopen(blend: str) -> dict:
         "images": images,
         "collections": [c.name for c in bpy.data.collections],
     }
+
+
+def form_fields(content_type: str, body: bytes) -> list[list[str]]:
+    """[name, value] of each multipart field in order; a file's value is 'file:<name>'."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    fields = []
+    for part in message_from_bytes(head + body, policy=HTTP).iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        filename = part.get_filename()
+        fields.append([name, f"file:{filename}" if filename else part.get_content()])
+    return fields
+
+
+class RecordingBackend:
+    """A stand-in backend on 127.0.0.1 that records the form of every POST: a new job is
+    answered as failed at once (nothing to run), an apply-style with ``png``."""
+
+    JOB_ID = "e" * 32
+
+    def __init__(self, png: bytes) -> None:
+        self.requests: list[dict] = []
+        self.png = png
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def answer(self, path: str) -> tuple[int, str, bytes]:
+        if path.endswith("/apply-style"):
+            return 200, "image/png", self.png
+        job = {"id": self.JOB_ID, "name": "recorded", "state": "failed", "stage": "queued"}
+        job["error"] = "recorded by the stand-in backend"
+        return 201, "application/json", json.dumps(job).encode()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                fields = form_fields(self.headers["Content-Type"], body)
+                backend.requests.append({"path": self.path, "fields": fields})
+                status, content_type, content = backend.answer(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        return Handler
+
+
+def _press(operator) -> dict:
+    """Run an operator as a button press; what the user sees afterwards."""
+    import bpy
+
+    try:
+        result, error = sorted(operator()), ""
+    except RuntimeError as exc:  # Blender turns an operator's ERROR report into this
+        result, error = ["CANCELLED"], str(exc)
+    state = bpy.context.window_manager.stylized_heads
+    return {"result": result, "error": error, "report": state.report, "failed": state.failed}
+
+
+def prompt_requests(capture: str, glb: str, png: str) -> dict:
+    """Against a recording stand-in backend: Stylize with neither style nor prompt, then
+    with a prompt alone; import a head and apply a prompt with its style control; and the
+    headless script's options for a prompt."""
+    import bpy
+
+    mod = addon()
+    backend = RecordingBackend(Path(png).read_bytes())
+    set_prefs(backend_url=backend.url, token="x")
+    settings = bpy.context.scene.stylized_heads
+    settings.source, settings.folder = "FOLDER", capture
+    refused = _press(bpy.ops.stylized_heads.stylize)
+    settings.prompt = "  a bronze statue "
+    submitted = _press(bpy.ops.stylized_heads.stylize)
+    collection = mod.importer.import_results([Path(glb)], "f" * 32, "my job", backend.url)
+    head = next(o for o in collection.objects if o.type == "MESH")
+    bpy.context.view_layer.objects.active = head
+    control = bpy.context.scene.stylized_heads_control
+    control.use_prompt, control.prompt = True, "a bronze statue"
+    applied = _press(bpy.ops.stylized_heads.apply_style)
+    node = mod.importer.image_texture_node(head.material_slots[0].material)
+    return {
+        "refused": refused,
+        "submitted": submitted,
+        "applied": applied,
+        "requests": backend.requests,
+        "image": node.image.name,
+        "panels": draw_panels(),
+        "headless": _headless_prompt(capture),
+    }
+
+
+def _headless_prompt(capture: str) -> dict:
+    """The headless script's job options and backend command for a prompt alone."""
+    batch = importlib.import_module(f"{ADDON}.batch")
+    args = ["--capture", capture, "--out", "x.blend", "--prompt", " a bronze statue "]
+    parsed = batch.parse([*args, "--clip-weights", "/weights/clip"])
+    try:
+        batch.parse(["--capture", capture, "--out", "x.blend"])
+        refused = False
+    except SystemExit:
+        refused = True
+    command = batch.default_start_command(
+        "http://127.0.0.1:8765", Path("/t/token"), parsed.clip_weights
+    )
+    return {"options": batch.options(parsed), "command": command, "no_style_refused": refused}

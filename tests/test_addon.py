@@ -4,6 +4,7 @@ export and import conventions, and clear reports when the backend cannot be used
 from __future__ import annotations
 
 import ast
+import json
 import zipfile
 from pathlib import Path
 
@@ -169,6 +170,43 @@ def test_import_keeps_capture_coordinates_and_restyle_keeps_the_old_image(home, 
     assert seen["node_image"] == seen["new_image"] == "restyled" and seen["packed"]
     assert seen["old_image"] in seen["images"] and seen["old_image"] != "restyled"
     assert seen["untouched"]
+
+
+def test_a_prompt_alone_makes_a_job_and_the_style_control_sends_a_prompt(home, tmp_path):
+    """The requests reach a stand-in backend that records them (a real one would need CLIP
+    weights and minutes of training; tests/test_server_clip.py covers its side)."""
+    from PIL import Image
+
+    from backend.mesh.glb import write_glb
+    from backend.mesh.textured import TexturedMesh
+
+    vertices, faces, uvs = _tetrahedron()
+    glb, png = tmp_path / "stylized_ink.glb", tmp_path / "new.png"
+    write_glb(TexturedMesh(vertices, faces, uvs, np.ones((8, 8, 3), np.float32)), glb, {})
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(png)
+    capture = tmp_path / "capture"
+    capture.mkdir()
+    seen = run_scenario("prompt_requests", home, capture=str(capture), glb=str(glb), png=str(png))
+    assert seen["refused"]["failed"] and "or type a prompt" in seen["refused"]["report"]
+    job, apply = seen["requests"]  # the refused press sent nothing
+    assert job["path"] == "/jobs" and "stand-in backend" in seen["submitted"]["report"]
+    names = [name for name, _ in job["fields"]]
+    assert sorted(names) == ["capture_path", "options"]
+    options = json.loads(dict(job["fields"])["options"])
+    assert options["prompt"] == "a bronze statue" and options["colornet"] is True
+
+    assert apply["path"] == f"/jobs/{'f' * 32}/apply-style"
+    fields = dict(apply["fields"])
+    assert fields["prompt"] == "a bronze statue" and fields["format"] == "png"
+    assert not {"style", "builtin_style"} & set(fields)
+    assert not seen["applied"]["failed"], seen["applied"]["report"]
+    assert seen["image"].endswith(" a bronze statue")
+    for panel in ("STYLIZED_HEADS_PT_main", "STYLIZED_HEADS_PT_style_control"):
+        assert ["prop", "prompt"] in seen["panels"][panel]
+
+    headless = seen["headless"]
+    assert headless["options"]["prompt"] == "a bronze statue" and headless["no_style_refused"]
+    assert headless["command"].endswith(" --clip-weights /weights/clip")
 
 
 def test_an_old_glb_in_capture_coordinates_still_imports_lined_up(home, tmp_path):

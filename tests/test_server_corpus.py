@@ -153,7 +153,9 @@ def _cases() -> dict[str, Callable[[Context], Bad]]:
         "options control chars in name": lambda ctx: _options(ctx, '{"name": "a\\u0000b"}'),
         "options colornet string": lambda ctx: _options(ctx, '{"colornet": "yes"}'),
         "options bad stop_after": lambda ctx: _options(ctx, '{"stop_after": "everything"}'),
-        "options prompt": lambda ctx: _options(ctx, '{"prompt": "a painting"}'),
+        "options empty prompt": lambda ctx: _options(ctx, '{"prompt": " \\n "}'),
+        "options prompt not text": lambda ctx: _options(ctx, '{"prompt": ["a painting"]}'),
+        "options prompt too long": lambda ctx: _options(ctx, '{"prompt": "' + "a" * 400 + '"}'),
         # local paths
         "capture_path relative": lambda ctx: Bad(parts=[Part("capture_path", "capture"), _ink()]),
         "capture_path missing": lambda ctx: Bad(parts=[Part("capture_path", "/nope/x"), _ink()]),

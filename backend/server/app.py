@@ -32,6 +32,8 @@ from backend.server.submit import JobForm, UploadedFile, create_job
 from backend.server.supervisor import WorkerSupervisor
 from backend.server.uploads import UploadError, load_style_upload, style_name
 from backend.style.builtin import BUILTIN_STYLES
+from backend.style.clip_loss import check_prompt
+from backend.stylize.clip_edit import edit_name
 
 log = logging.getLogger("backend.server")
 
@@ -138,9 +140,8 @@ def make_executor(config: ServerConfig, store: JobStore) -> Executor:
 def create_app(config: ServerConfig, token: str) -> FastAPI:
     config.jobs_dir.mkdir(parents=True, exist_ok=True)
     store = JobStore(config.db_path)
-    service = Service(
-        config, store, make_executor(config, store), StyleApplyService(config.offline)
-    )
+    applier = StyleApplyService(config.offline, config.clip_weights)
+    service = Service(config, store, make_executor(config, store), applier)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -216,6 +217,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         job_id: str,
         style: Annotated[UploadFile | None, File(description="style image")] = None,
         builtin_style: Annotated[str | None, Form()] = None,
+        prompt: Annotated[str | None, Form(description="text instead of a style")] = None,
         mix: Annotated[UploadFile | None, File(description="second style image")] = None,
         mix_builtin: Annotated[str | None, Form()] = None,
         t: Annotated[str | None, Form(description="0..1, default 0")] = None,
@@ -231,7 +233,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
                 409,
             )
         limits = service.config.limits
-        name, image = _style_input(style, builtin_style, "style", "builtin_style", limits)
+        name, image, text = _first_style(style, builtin_style, prompt, limits)
         mixed = None
         if mix is not None or mix_builtin is not None:
             mixed = _style_input(mix, mix_builtin, "mix", "mix_builtin", limits)[1]
@@ -239,7 +241,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         if output not in FORMATS:
             raise UploadError(f"format must be glb or png, got {output[:40]!r}")
         request = ApplyRequest(
-            name, image, mixed, _unit("t", t, 0.0), _unit("strength", strength, 1.0), output
+            name, image, mixed, _unit("t", t, 0.0), _unit("strength", strength, 1.0), output, text
         )
         applied = service.applier.apply(job.id, files.out, request)
         disposition = f'attachment; filename="{applied.filename}"'
@@ -265,6 +267,26 @@ def _style_input(
         return builtin, BUILTIN_STYLES[builtin]()
     name = style_name(upload.filename, field)
     return name, load_style_upload(upload.file, repr(upload.filename or field), limits)
+
+
+def _first_style(
+    upload: UploadFile | None, builtin: str | None, prompt: str | None, limits: Limits
+) -> tuple[str, np.ndarray | None, str | None]:
+    """(name, image, prompt) from exactly one of a style image, a built-in style and a
+    prompt (checked as the pipeline checks it)."""
+    if prompt is None and (upload is None) == (builtin is None):
+        raise UploadError(
+            "send exactly one of 'style' (an image file), 'builtin_style' and 'prompt'"
+        )
+    if prompt is None:
+        return (*_style_input(upload, builtin, "style", "builtin_style", limits), None)
+    if upload is not None or builtin is not None:
+        raise UploadError("send a 'prompt' or a style ('style', 'builtin_style'), not both")
+    try:
+        text = check_prompt(prompt)
+    except BackendError as exc:
+        raise UploadError(f"prompt: {exc}") from exc
+    return edit_name(text, None), None, text
 
 
 def _unit(field: str, text: str | None, default: float) -> float:

@@ -3,6 +3,11 @@
 This is a forward pass of a small network (about a second), so it runs in the server's
 own thread pool and never waits behind training in the worker. Loaded colour nets are
 kept for the last few jobs so a client sliding a mix control does not reload them.
+
+A prompt goes through CLIP and the job's CLIP mapper (trained on the first prompt and
+saved in the job's folder, as ``apply-style --prompt`` does). CLIP is loaded once per
+service, on the first prompt: a failure is not kept, so weights put in place later work
+without a restart.
 """
 
 from __future__ import annotations
@@ -12,17 +17,19 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from backend.errors import BackendError
 from backend.files import write_png
 from backend.mesh.glb import write_glb
+from backend.pretrained.clip import Clip, load_clip
 from backend.server.uploads import UploadError
-
-if TYPE_CHECKING:
-    from backend.stylize.apply import StyleApplier
+from backend.stylize.apply import StyleApplier
+from backend.stylize.clip_edit import ClipEdit
+from backend.stylize.clip_mapper import ClipMapper
+from backend.stylize.clip_stage import mapped_code, run_mapper
+from backend.stylize.colornet import StyleCode
 
 CACHED_APPLIERS = 2
 FORMATS = {"glb": "model/gltf-binary", "png": "image/png"}
@@ -30,14 +37,16 @@ FORMATS = {"glb": "model/gltf-binary", "png": "image/png"}
 
 @dataclass(frozen=True)
 class ApplyRequest:
-    """A checked apply-style request: images RGB float (H, W, 3) in [0, 1]."""
+    """A checked apply-style request: images RGB float (H, W, 3) in [0, 1]; a style
+    image or (``image`` None) a checked prompt."""
 
     name: str
-    image: np.ndarray
+    image: np.ndarray | None
     mix: np.ndarray | None
     t: float
     strength: float
     format: str
+    prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,48 +56,72 @@ class Applied:
     filename: str
 
 
-class StyleApplyService:
-    """Loads colour nets on demand (lazily: the module lands later than the service)."""
+@dataclass
+class _Loaded:
+    """A job's colour net, and its CLIP mapper once a prompt needed it."""
 
-    def __init__(self, offline: bool = False) -> None:
+    applier: StyleApplier
+    mapper: ClipMapper | None = None
+
+
+class StyleApplyService:
+    """Loads colour nets on demand, and CLIP on the first prompt."""
+
+    def __init__(self, offline: bool = False, clip_weights: Path | None = None) -> None:
         self._offline = offline
+        self._clip_weights = clip_weights
+        self._clip: Clip | None = None
         self._lock = threading.Lock()
-        self._appliers: OrderedDict[str, object] = OrderedDict()
+        self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
 
     def apply(self, job_id: str, run_dir: Path, request: ApplyRequest) -> Applied:
         with self._lock:
-            applier = self._applier(job_id, run_dir)
+            clip = self._load_clip() if request.prompt is not None else None
+            loaded = self._job(job_id, run_dir)
             try:
-                textured = applier.apply(
-                    request.image, mix=request.mix, t=request.t, strength=request.strength
-                )
+                code = self._code(loaded, run_dir, request, clip)
+                if request.mix is not None:
+                    code = code.mix(loaded.applier.code(request.mix), request.t)
+                textured = loaded.applier.apply_code(code, request.strength)
             except BackendError as exc:
                 raise UploadError(f"apply-style: {exc}") from exc
-        return _encode(textured, request, applier)
+        return _encode(textured, request, loaded.applier, clip)
 
-    def _applier(self, job_id: str, run_dir: Path):
-        if job_id in self._appliers:
-            self._appliers.move_to_end(job_id)
-            return self._appliers[job_id]
-        try:
-            from backend.stylize.apply import StyleApplier
-        except ImportError as exc:
-            raise UploadError(
-                "apply-style: this backend build has no colour-net support yet "
-                "(backend.stylize.apply is missing)",
-                409,
-            ) from exc
+    def _code(
+        self, loaded: _Loaded, run_dir: Path, request: ApplyRequest, clip: Clip | None
+    ) -> StyleCode:
+        """The style image's code, or the prompt's through the job's CLIP mapper."""
+        if clip is None:
+            return loaded.applier.code(request.image)
+        if loaded.mapper is None:
+            loaded.mapper = run_mapper(run_dir, loaded.applier, clip, {}).mapper
+        edit = ClipEdit(request.name, clip, request.prompt)
+        return mapped_code(loaded.mapper, clip, edit).code
+
+    def _load_clip(self) -> Clip:
+        """The service's CLIP; without weights, a 409 whose line says how to get them."""
+        if self._clip is None:
+            try:
+                self._clip = load_clip(self._clip_weights, download=not self._offline)
+            except BackendError as exc:
+                raise UploadError(f"apply-style: {exc}", 409) from exc
+        return self._clip
+
+    def _job(self, job_id: str, run_dir: Path) -> _Loaded:
+        if job_id in self._loaded:
+            self._loaded.move_to_end(job_id)
+            return self._loaded[job_id]
         try:
             applier = StyleApplier.load(run_dir, download=not self._offline)
         except BackendError as exc:
             raise UploadError(f"apply-style: cannot load the job's colour net: {exc}", 409) from exc
-        self._appliers[job_id] = applier
-        while len(self._appliers) > CACHED_APPLIERS:
-            self._appliers.popitem(last=False)
-        return applier
+        self._loaded[job_id] = _Loaded(applier)
+        while len(self._loaded) > CACHED_APPLIERS:
+            self._loaded.popitem(last=False)
+        return self._loaded[job_id]
 
 
-def _encode(textured, request: ApplyRequest, applier: StyleApplier) -> Applied:
+def _encode(textured, request: ApplyRequest, applier: StyleApplier, clip: Clip | None) -> Applied:
     """The result as GLB (the textured head, written as the run wrote its own) or PNG
     (its texture alone)."""
     with tempfile.TemporaryDirectory(prefix="apply-") as tmp:
@@ -96,9 +129,20 @@ def _encode(textured, request: ApplyRequest, applier: StyleApplier) -> Applied:
         if request.format == "png":
             write_png(path, textured.texture)
         else:
-            weights = applier.weights_record()
-            extras = {"style": request.name, "colornet": True, "weights": weights}
-            write_glb(textured, path, extras, applier.export)
+            write_glb(textured, path, _extras(request, applier, clip), applier.export)
         content = path.read_bytes()
     filename = f"styled_{request.name}.{request.format}"
     return Applied(content, FORMATS[request.format], filename)
+
+
+def _extras(request: ApplyRequest, applier: StyleApplier, clip: Clip | None) -> dict[str, object]:
+    """What the GLB says it is: the style, and for a prompt the CLIP that read it."""
+    weights = applier.weights_record()
+    if clip is None:
+        return {"style": request.name, "colornet": True, "weights": weights}
+    return {
+        "style": request.name,
+        "colornet": True,
+        "weights": {**weights, "clip": clip.provenance.to_dict()},
+        "clip": {"prompt": request.prompt},
+    }

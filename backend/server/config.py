@@ -27,7 +27,11 @@ class Limits:
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """Everything ``serve`` needs; the worker process gets the parts it uses as arguments."""
+    """Everything ``serve`` needs; the worker process gets the parts it uses as arguments.
+
+    ``clip_weights`` is the CLIP checkpoint folder for prompts (None: transformers' cache);
+    it is the service's, not a job's, since CLIP's weights come from the machine's owner.
+    """
 
     data_dir: Path
     token_file: Path
@@ -38,6 +42,7 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     executor: str = "local"
     ray_address: str | None = None
+    clip_weights: Path | None = None
 
     @property
     def db_path(self) -> Path:

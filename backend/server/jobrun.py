@@ -70,11 +70,15 @@ class ProgressReporter:
         self.last_write, self.last_stage = now, event.stage
 
 
-def run_job(job_dir: Path, offline: bool, channel: JobChannel) -> Outcome:
-    """Run (or resume) the job in ``job_dir``; only :class:`JobAbandoned` escapes."""
+def run_job(
+    job_dir: Path, offline: bool, channel: JobChannel, clip_weights: Path | None = None
+) -> Outcome:
+    """Run (or resume) the job in ``job_dir`` with the service's download and CLIP
+    settings; only :class:`JobAbandoned` escapes."""
     try:
         spec = JobSpec.load(job_dir)
-        run_pipeline(_request(spec, job_dir, offline), progress=ProgressReporter(channel, spec))
+        request = _request(spec, job_dir, offline, clip_weights)
+        run_pipeline(request, progress=ProgressReporter(channel, spec))
     except StopAfter as exc:
         return Outcome("done", str(exc))
     except JobAbandoned:
@@ -90,8 +94,12 @@ def run_job(job_dir: Path, offline: bool, channel: JobChannel) -> Outcome:
     return Outcome("done", "done")
 
 
-def _request(spec: JobSpec, job_dir: Path, offline: bool) -> RunRequest:
-    """The pipeline request for a job; always ``resume`` (a no-op on a fresh folder)."""
+def _request(spec: JobSpec, job_dir: Path, offline: bool, clip_weights: Path | None) -> RunRequest:
+    """The pipeline request for a job; always ``resume`` (a no-op on a fresh folder).
+
+    The CLIP weights go only to a job with a prompt: they are part of the run's record,
+    and a job that never uses them must still resume after the service restarts with
+    other weights."""
     styles_dir = job_dir / "input" / "styles"
     options = spec.options
     return RunRequest(
@@ -113,4 +121,6 @@ def _request(spec: JobSpec, job_dir: Path, offline: bool) -> RunRequest:
         material=options.material,
         texture_size=options.texture_size,
         face_budget=options.face_budget,
+        prompt=options.prompt,
+        clip_weights=clip_weights if options.prompt is not None else None,
     )

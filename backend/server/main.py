@@ -38,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="never download weights: use those in the cache, or refuse",
     )
     parser.add_argument(
+        "--clip-weights",
+        type=Path,
+        default=None,
+        help="CLIP checkpoint folder for prompts (transformers' layout); default: "
+        "openai/clip-vit-base-patch32 from transformers' cache",
+    )
+    parser.add_argument(
         "--executor",
         choices=EXECUTORS,
         default="local",
@@ -85,7 +92,13 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         limits=limits,
         executor=args.executor,
         ray_address=args.ray_address,
+        clip_weights=_absolute(args.clip_weights),
     )
+
+
+def _absolute(path: Path | None) -> Path | None:
+    """An absolute path: the worker and Ray's workers run in other folders."""
+    return path.expanduser().resolve() if path is not None else None
 
 
 def is_loopback(host: str) -> bool:

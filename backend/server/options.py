@@ -17,9 +17,11 @@ from backend.mesh.glb import FACE_BUDGETS, MATERIALS, TEXTURE_SIZES
 from backend.nerf.config import PRESETS
 from backend.pretrained.networks import IMAGENET
 from backend.pretrained.registry import FEATURE_NETWORKS, WEIGHT_CHOICES
+from backend.style.clip_loss import check_prompt
 
-# "capture" is the pipeline's loading and checking of the inputs, before the first stage.
-STAGE_ORDER = ("capture", "nerf", "mesh", "stylize", "colornet", "report")
+# "capture" is the pipeline's loading and checking of the inputs, before the first stage;
+# "clip" runs only for a job with a prompt.
+STAGE_ORDER = ("capture", "nerf", "mesh", "stylize", "clip", "colornet", "report")
 MAX_STEPS = 1_000_000
 MAX_NAME = 200
 SPEC_NAME = "job.json"
@@ -38,6 +40,8 @@ class JobOptions:
     and its outputs are those of the stages it ran. ``features`` and ``weights`` choose
     the style losses' network as ``run`` does (``weights: "random"`` only to debug);
     ``material``, ``texture_size`` and ``face_budget`` are ``run``'s export choices.
+    ``prompt`` adds a CLIP edit (``run --prompt``) with the service's CLIP weights; a job
+    with a prompt needs no style image.
     """
 
     preset: str = "fast"
@@ -55,6 +59,7 @@ class JobOptions:
     material: str = "lit"
     texture_size: int | None = None
     face_budget: int | None = None
+    prompt: str | None = None
 
     @classmethod
     def parse(cls, text: str | None, max_image_side: int) -> JobOptions:
@@ -72,8 +77,6 @@ class JobOptions:
         if not isinstance(data, dict):
             raise OptionsError("options: must be a JSON object")
         known = {f.name for f in fields(cls)}
-        if "prompt" in data:
-            raise OptionsError("options: text prompts are not supported yet; send a style image")
         unknown = sorted(str(k) for k in data if k not in known)
         if unknown:
             raise OptionsError(
@@ -111,6 +114,8 @@ class JobOptions:
             or not self.name.isprintable()
         ):
             raise OptionsError(f"options: name must be printable text of 1 to {MAX_NAME} chars")
+        if self.prompt is not None:
+            _prompt(self.prompt)
 
     def stops_before(self, stage: str) -> bool:
         """Whether the job ends before ``stage`` starts."""
@@ -123,6 +128,16 @@ def _choice(key: str, value: object, choices) -> None:
     if value not in choices:
         listed = ", ".join(map(str, choices))
         raise OptionsError(f"options: {key} must be one of {listed}, got {value!r}")
+
+
+def _prompt(value: object) -> None:
+    """The pipeline's own check, so a prompt it would refuse never becomes a job."""
+    if not isinstance(value, str):
+        raise OptionsError(f"options: prompt must be text, got {value!r}")
+    try:
+        check_prompt(value)
+    except BackendError as exc:
+        raise OptionsError(f"options: prompt: {exc}") from exc
 
 
 def _integer(key: str, value: object, low: int, high: int) -> None:

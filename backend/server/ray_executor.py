@@ -112,6 +112,7 @@ class RayExecutor:
                 self._sink,
                 job.id,
                 self._cpus_per_job(),
+                self.config.clip_weights,
             )
             self.running[job.id] = RunningJob(ref, job.attempts)
             log.info("job %s: attempt %d on Ray (%s)", job.id, job.attempts, resources)
@@ -214,11 +215,14 @@ class ProgressSink:
 
 
 @ray.remote
-def _job_task(job_dir: str, offline: bool, sink, job_id: str, threads: int) -> Outcome:
-    """Run one job on a Ray worker; its pid goes beside the job for operators."""
+def _job_task(
+    job_dir: str, offline: bool, sink, job_id: str, threads: int, clip_weights: Path | None
+) -> Outcome:
+    """Run one job on a Ray worker; its pid goes beside the job for operators. The CLIP
+    weights' folder must be at the same path on every node, as the data folder is."""
     torch.set_num_threads(threads)
     (Path(job_dir) / PID_NAME).write_text(f"{os.getpid()}\n")
-    return run_job(Path(job_dir), offline, SinkChannel(sink, job_id))
+    return run_job(Path(job_dir), offline, SinkChannel(sink, job_id), clip_weights)
 
 
 @dataclass

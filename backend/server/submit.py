@@ -64,7 +64,7 @@ class Capture:
 
 def create_job(form: JobForm, config: ServerConfig, store: JobStore) -> JobRecord:
     options = JobOptions.parse(form.options, config.limits.max_image_side)
-    _check_counts(form, config)
+    _check_counts(form, config, options)
     if config.executor == "local":  # a Ray cluster's GPUs are checked when it dispatches
         try:
             resolve_device(options.device)
@@ -89,12 +89,16 @@ def create_job(form: JobForm, config: ServerConfig, store: JobStore) -> JobRecor
         raise
 
 
-def _check_counts(form: JobForm, config: ServerConfig) -> None:
+def _check_counts(form: JobForm, config: ServerConfig, options: JobOptions) -> None:
+    """One capture; styles within the limit, and at least one unless a prompt edits."""
     if (form.capture is None) == (form.capture_path is None):
         raise UploadError("send exactly one of 'capture' (a zip file) and 'capture_path'")
     count = len(form.styles) + len(form.style_paths) + len(form.builtin_styles)
-    if count == 0:
-        raise UploadError("send at least one 'style', 'style_path' or 'builtin_style'")
+    if count == 0 and options.prompt is None:
+        raise UploadError(
+            "send at least one 'style', 'style_path' or 'builtin_style', "
+            'or a prompt in the options ({"prompt": "a bronze statue"})'
+        )
     if count > config.limits.max_styles:
         raise UploadError(f"{count} styles; at most {config.limits.max_styles} per job")
 

@@ -50,6 +50,8 @@ class WorkerSupervisor:
             command += ["--threads", str(self.config.threads)]
         if self.config.offline:
             command.append("--offline")
+        if self.config.clip_weights is not None:
+            command += ["--clip-weights", str(self.config.clip_weights)]
         return command
 
     def _spawn(self) -> None:

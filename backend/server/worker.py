@@ -5,7 +5,8 @@ training never takes the server down. An exclusive lock on ``worker.lock`` makes
 only one worker trains at a time, even when an old worker outlives its server. Jobs
 are resumable: after any interruption the pipeline skips the stages already finished.
 
-``python -m backend.server.worker --data-dir DIR --parent-pid PID [--threads N]``
+``python -m backend.server.worker --data-dir DIR --parent-pid PID [--threads N] [--offline]
+[--clip-weights DIR]``
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def run_and_record(
     """Run (or resume) one job and record how it ended; only ServerGone escapes."""
     print(f"job {job.id}: attempt {job.attempts}", flush=True)
     channel = StoreChannel(store, job.id, args.parent_pid)
-    outcome = run_job(jobs_dir / job.id, args.offline, channel)
+    outcome = run_job(jobs_dir / job.id, args.offline, channel, args.clip_weights)
     store.finish(job.id, outcome.state, outcome.message, outcome.error)
     print(f"job {job.id}: {store.get(job.id).state}", flush=True)
 
@@ -100,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--offline", action="store_true", help="never download weights")
+    parser.add_argument("--clip-weights", type=Path, default=None, help="CLIP for prompts")
     return parser
 
 
