@@ -133,8 +133,7 @@ def _cached_default(download: bool) -> Path:
     except Exception as exc:  # the hub raises many kinds, all meaning "not available here"
         fetched = "and could not be downloaded" if download else "(downloads are off)"
         raise WeightsError(
-            f"no CLIP weights: {DEFAULT_CLIP} is not in transformers' cache {fetched}; "
-            f"{HOW_TO_GET}"
+            f"no CLIP weights: {DEFAULT_CLIP} is not in transformers' cache {fetched}; {HOW_TO_GET}"
         ) from exc
     return Path(folder)
 

@@ -60,24 +60,14 @@ def edit_name(prompt: str | None, exemplar: str | None) -> str:
 
 @dataclass(frozen=True)
 class ClipEditResult:
-    """The edited head and how CLIP saw it before and after (pool views, whole renders)."""
+    """The edited head and how CLIP saw it before and after (the evaluation views,
+    whole renders): ``figures`` from :meth:`ClipScore.summary`."""
 
-    target: ClipTarget
     result: StyleResult
-    similarity_before: float
-    similarity_after: float
+    figures: dict[str, object]
 
     def summary(self) -> dict[str, object]:
-        r = self.result
-        return {
-            **r.summary(),
-            "method": "clip",
-            "clip": self.target.summary(),
-            "clip_loss_before": r.style_loss_before,
-            "clip_loss_after": r.style_loss_after,
-            "clip_similarity_before": round(self.similarity_before, 4),
-            "clip_similarity_after": round(self.similarity_after, 4),
-        }
+        return {**self.result.summary(), "method": "clip", **self.figures}
 
 
 @torch.no_grad()
@@ -88,34 +78,53 @@ def unedited_embedding(clip: Clip, stylizer: Stylizer) -> torch.Tensor:
     return torch.cat([clip.encode_images(r.permute(2, 0, 1)[None]) for r in renders]).mean(0)
 
 
+class ClipScore:
+    """An edit's target, loss and the unedited renders of the stylizer's views: the term
+    an optimization follows, and the figures any result of the edit is measured by."""
+
+    def __init__(self, stylizer: Stylizer, edit: ClipEdit):
+        self.stylizer = stylizer
+        self.target = edit.target(stylizer)
+        self.loss = ClipLoss(edit.clip, self.target, edit.loss, stylizer.settings.seed)
+        originals = [stylizer.render_view(stylizer.original, i) for i in range(len(stylizer.views))]
+        self.term = ClipTerm(self.loss, originals)
+
+    @torch.no_grad()
+    def figures(
+        self, texture: torch.Tensor, vertices: torch.Tensor | None = None
+    ) -> tuple[float, float]:
+        """Mean CLIP loss (no augmentation) and similarity to the target of a texture (on
+        ``vertices`` where the shape moved) over the evaluation views."""
+        losses, similarities = [], []
+        for view in self.stylizer.evaluation:
+            image = self.stylizer.render_view(texture, view, vertices)
+            losses.append(float(self.loss(image, self.term.originals[view], augment=False)))
+            similarities.append(self.loss.similarity(image))
+        return float(np.mean(losses)), float(np.mean(similarities))
+
+    def summary(self, texture: torch.Tensor, vertices: torch.Tensor | None = None) -> dict:
+        """The CLIP figures of the unedited head and of a result, for the report."""
+        before = self.figures(self.stylizer.original)
+        after = self.figures(texture, vertices)
+        return {
+            "clip": self.target.summary(),
+            "clip_loss_before": round(before[0], 5),
+            "clip_loss_after": round(after[0], 5),
+            "clip_similarity_before": round(before[1], 4),
+            "clip_similarity_after": round(after[1], 4),
+        }
+
+
 def clip_edit(
     stylizer: Stylizer, edit: ClipEdit, progress: Progress | None = None, evaluate: bool = True
 ) -> ClipEditResult:
     """Optimize the head towards the edit's target; the judge compares an exemplar's
     edit with the exemplar, a prompt's on content and consistency only."""
-    target = edit.target(stylizer)
-    loss = ClipLoss(edit.clip, target, edit.loss, stylizer.settings.seed)
-    originals = [stylizer.render_view(stylizer.original, i) for i in range(len(stylizer.views))]
+    score = ClipScore(stylizer, edit)
     base = stylizer.mesh.texture
     if edit.exemplar is not None and stylizer.settings.colour_transfer:
         base = colour_transfer(base, edit.exemplar)
-    result = stylizer.optimize(
-        edit.name, ClipTerm(loss, originals), base, edit.exemplar, progress, evaluate
-    )
-    before = _similarity(stylizer, loss, stylizer.original, None)
-    after_texture = torch.tensor(result.mesh.texture, device=stylizer.device)
+    result = stylizer.optimize(edit.name, score.term, base, edit.exemplar, progress, evaluate)
+    texture = torch.tensor(result.mesh.texture, device=stylizer.device)
     vertices = torch.tensor(result.mesh.vertices, device=stylizer.device)
-    after = _similarity(stylizer, loss, after_texture, vertices)
-    return ClipEditResult(target, result, before, after)
-
-
-def _similarity(stylizer: Stylizer, loss: ClipLoss, texture, vertices) -> float:
-    """Mean similarity to the target over the evaluation views."""
-    return float(
-        np.mean(
-            [
-                loss.similarity(stylizer.render_view(texture, i, vertices))
-                for i in stylizer.evaluation
-            ]
-        )
-    )
+    return ClipEditResult(result, score.summary(texture, vertices))

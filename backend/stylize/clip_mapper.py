@@ -198,4 +198,3 @@ def load_mapper(folder: Path, clip: Provenance) -> ClipMapper | None:
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
         raise CheckpointError(f"{folder}: cannot load the CLIP mapper ({exc})") from exc
     return mapper.eval()
-

@@ -20,7 +20,7 @@ from backend.mesh.textured import TexturedMesh
 from backend.pretrained.clip import Clip
 from backend.style.builtin import BUILTIN_STYLES
 from backend.stylize.apply import StyleApplier
-from backend.stylize.clip_edit import SHAPE_BENDING_WEIGHT, ClipEdit, clip_edit
+from backend.stylize.clip_edit import SHAPE_BENDING_WEIGHT, ClipEdit, ClipScore, clip_edit
 from backend.stylize.clip_mapper import (
     ClipMapper,
     MappedCode,
@@ -53,7 +53,7 @@ def run_clip_edit(
     extras = {
         "style": edit.name,
         "method": "clip",
-        "clip": result.target.summary(),
+        "clip": result.figures["clip"],
         "settings": settings,
         "weights": {**stage.weights_record(), "clip": edit.clip.provenance.to_dict()},
     }
@@ -128,15 +128,16 @@ def run_clip_mapper(
     }
     write_glb(mesh, glb, extras, stage.export)
     texture = torch.tensor(mesh.texture, device=stage.device)
-    figures = stage.stylizer.heldout.evaluate(texture, edit.exemplar).summary()
+    stylizer = stage.stylizer
     summary = {
         **trained.summary,
         "name": edit.name,
         "glb": glb.name,
         "apply_seconds": round(seconds, 3),
         "clip_seconds": round(mapped.seconds, 3),
-        **figures,
-        **stage.stylizer.consistency(texture).summary(),
+        **ClipScore(stylizer, edit).summary(texture),
+        **stylizer.heldout.evaluate(texture, edit.exemplar).summary(),
+        **stylizer.consistency(texture).summary(),
     }
     return summary, mesh
 

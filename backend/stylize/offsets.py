@@ -42,7 +42,6 @@ class VertexOffsets(nn.Module):
         lap = torch.sparse.mm(self.laplacian, self.displacement())
         return lap.pow(2).sum(-1).mean() / self.limit**2
 
-
     def _face_normals(self, vertices: torch.Tensor) -> torch.Tensor:
         corners = vertices[self.faces]
         normals = torch.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1)
