@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from backend.captures import load_capture
-from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
+from backend.captures.synth import BACKGROUNDS, SAMPLE_HEAD, SynthRequest, render_capture
 from backend.device import DEVICE_CHOICES, resolve_device
 from backend.errors import BackendError
 from backend.files import write_json
@@ -110,6 +110,14 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--res", type=int, default=128)
     synth.add_argument("--out", type=Path, required=True)
     synth.add_argument("--blender", type=Path, default=None, help="Blender executable")
+    synth.add_argument(
+        "--framing", type=float, default=1.0, help="below 1: cameras closer, the head leaves"
+    )
+    synth.add_argument(
+        "--background", choices=BACKGROUNDS, default="none", help="textured: opaque, no alpha"
+    )
+    synth.add_argument("--jitter", type=float, default=0.0, help="camera pose jitter, 0 to 1")
+    synth.add_argument("--albedo-detail", type=float, default=0.0, help="fine skin noise, 0 to 1")
     synth.set_defaults(handler=_capture_synth)
 
     server = commands.add_parser("serve", help="start the local backend service (HTTP API)")
@@ -413,7 +421,18 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _capture_synth(args: argparse.Namespace) -> int:
-    request = SynthRequest(args.mesh, args.out, args.views, args.heldout, args.res, args.blender)
+    request = SynthRequest(
+        args.mesh,
+        args.out,
+        args.views,
+        args.heldout,
+        args.res,
+        args.blender,
+        args.framing,
+        args.background,
+        args.jitter,
+        args.albedo_detail,
+    )
     print(f"rendering {args.views} + {args.heldout} views of {args.mesh} at {args.res} px")
     render_capture(request)
     capture = load_capture(args.out)

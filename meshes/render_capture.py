@@ -11,6 +11,13 @@ indirect bounces, so shading carries no Monte Carlo noise; pixels are anti-alias
 Cycles' default 1.5 px Blackman-Harris filter, as a real camera integrates over its pixels
 and as the NeRF-synthetic scenes were rendered. The only sampling noise left is in the
 anti-aliasing of edges, which ``--samples`` (default 64) keeps well below 8-bit steps.
+
+Options make a capture look more like a real one: ``--framing`` below 1 moves the cameras
+in so that the subject leaves the frame (0.6: the neck leaves the bottom in most views);
+``--background textured`` puts the head inside an opaque, textured room (no alpha, as
+photos come; something for feature matching to hold on to); ``--jitter`` moves each
+camera off its ideal position and aim, and rolls it; ``--albedo-detail`` multiplies
+fine noise into the albedo (pores, stubble: detail a real skin has).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from mathutils import Vector
+from mathutils import Quaternion, Vector
 
 GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
 FOCAL_MM, SENSOR_MM = 50.0, 36.0
@@ -39,6 +46,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--distance", type=float, default=0.0, help="0: fit the mesh")
     parser.add_argument("--samples", type=int, default=64)
+    parser.add_argument("--framing", type=float, default=1.0, help="< 1: the subject leaves")
+    parser.add_argument("--background", choices=("none", "textured"), default="none")
+    parser.add_argument("--jitter", type=float, default=0.0, help="camera jitter, 0 to 1")
+    parser.add_argument("--albedo-detail", type=float, default=0.0, help="fine noise, 0 to 1")
+    parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 
@@ -64,7 +76,7 @@ def hemisphere_directions(count: int, offset: float) -> np.ndarray:
     return np.asarray(out, dtype=np.float64).reshape(-1, 3)  # (0, 3) when count is 0
 
 
-def import_mesh(path: Path) -> bpy.types.Object:
+def import_mesh(path: Path, detail: float = 0.0) -> bpy.types.Object:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     if path.suffix.lower() in (".glb", ".gltf"):
         bpy.ops.import_scene.gltf(filepath=str(path))
@@ -84,12 +96,13 @@ def import_mesh(path: Path) -> bpy.types.Object:
         bpy.ops.object.join()
     obj = bpy.context.view_layer.objects.active
     obj.data.materials.clear()
-    obj.data.materials.append(material(obj))
+    obj.data.materials.append(material(obj, detail))
     return obj
 
 
-def material(obj: bpy.types.Object) -> bpy.types.Material:
-    """Albedo from the mesh's colour attribute (grey without one), diffuse plus ambient."""
+def material(obj: bpy.types.Object, detail: float = 0.0) -> bpy.types.Material:
+    """Albedo from the mesh's colour attribute (grey without one), diffuse plus ambient;
+    ``detail`` > 0 multiplies in fine noise fixed to the surface (pores, stubble)."""
     mat = bpy.data.materials.new("CaptureAlbedo")
     mat.use_nodes = True
     nodes, links = mat.node_tree.nodes, mat.node_tree.links
@@ -100,16 +113,61 @@ def material(obj: bpy.types.Object) -> bpy.types.Material:
     if len(attributes):
         albedo = nodes.new("ShaderNodeVertexColor")
         albedo.layer_name = attributes[0].name
-        links.new(albedo.outputs["Color"], bsdf.inputs["Base Color"])
-        links.new(albedo.outputs["Color"], bsdf.inputs["Emission Color"])
+        colour = albedo.outputs["Color"]
     else:
-        bsdf.inputs["Base Color"].default_value = (0.7, 0.7, 0.7, 1.0)
-        bsdf.inputs["Emission Color"].default_value = (0.7, 0.7, 0.7, 1.0)
+        grey = nodes.new("ShaderNodeRGB")
+        grey.outputs["Color"].default_value = (0.7, 0.7, 0.7, 1.0)
+        colour = grey.outputs["Color"]
+    if detail > 0.0:
+        colour = _speckled(nodes, links, colour, detail, scale=400.0)
+    links.new(colour, bsdf.inputs["Base Color"])
+    links.new(colour, bsdf.inputs["Emission Color"])
     bsdf.inputs["Emission Strength"].default_value = AMBIENT
     return mat
 
 
-def setup_scene(res: int, samples: int) -> None:
+def _speckled(nodes, links, colour, amount: float, scale: float):
+    """``colour`` times (1 - amount + amount * fine noise) in object space."""
+    noise = nodes.new("ShaderNodeTexNoise")
+    noise.inputs["Scale"].default_value = scale
+    noise.inputs["Detail"].default_value = 4.0
+    ramp = nodes.new("ShaderNodeMapRange")
+    ramp.inputs["To Min"].default_value = 1.0 - amount
+    ramp.inputs["To Max"].default_value = 1.0
+    links.new(noise.outputs["Fac"], ramp.inputs["Value"])
+    mix = nodes.new("ShaderNodeMix")
+    mix.data_type, mix.blend_type = "RGBA", "MULTIPLY"
+    mix.inputs["Factor"].default_value = 1.0
+    links.new(colour, mix.inputs["A"])
+    links.new(ramp.outputs["Result"], mix.inputs["B"])
+    return mix.outputs["Result"]
+
+
+def add_room(centre: np.ndarray, radius: float) -> None:
+    """An opaque sphere around the scene, inside textured with blotches and fine grain
+    (lit by the ambient term only, so it looks the same from every camera)."""
+    bpy.ops.mesh.primitive_uv_sphere_add(
+        segments=64, ring_count=32, radius=radius, location=Vector(centre)
+    )
+    room = bpy.context.active_object
+    mat = bpy.data.materials.new("Room")
+    mat.use_nodes = True
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    nodes.remove(nodes["Principled BSDF"])
+    voronoi = nodes.new("ShaderNodeTexVoronoi")
+    voronoi.inputs["Scale"].default_value = 6.0
+    ramp = nodes.new("ShaderNodeValToRGB")
+    ramp.color_ramp.elements[0].color = (0.15, 0.22, 0.35, 1.0)
+    ramp.color_ramp.elements[1].color = (0.85, 0.7, 0.45, 1.0)
+    links.new(voronoi.outputs["Distance"], ramp.inputs["Fac"])
+    colour = _speckled(nodes, links, ramp.outputs["Color"], 0.5, scale=60.0)
+    emission = nodes.new("ShaderNodeEmission")
+    links.new(colour, emission.inputs["Color"])
+    links.new(emission.outputs["Emission"], nodes["Material Output"].inputs["Surface"])
+    room.data.materials.append(mat)
+
+
+def setup_scene(res: int, samples: int, opaque: bool = False) -> None:
     scene = bpy.context.scene
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"
@@ -118,7 +176,7 @@ def setup_scene(res: int, samples: int) -> None:
     scene.cycles.max_bounces = 0
     scene.cycles.filter_width = 1.5
     scene.cycles.seed = 0
-    scene.render.film_transparent = True
+    scene.render.film_transparent = not opaque
     scene.render.resolution_x = scene.render.resolution_y = res
     scene.render.resolution_percentage = 100
     scene.render.image_settings.file_format = "PNG"
@@ -145,23 +203,32 @@ def bounds(obj: bpy.types.Object) -> tuple[np.ndarray, float]:
     return centre, float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0)) / 2.0)
 
 
-def add_camera(position: np.ndarray, target: np.ndarray) -> bpy.types.Object:
+def add_camera(position: np.ndarray, target: np.ndarray, roll: float = 0.0) -> bpy.types.Object:
     data = bpy.data.cameras.new("CaptureCam")
     data.lens, data.sensor_width, data.sensor_fit = FOCAL_MM, SENSOR_MM, "HORIZONTAL"
     data.clip_start, data.clip_end = 0.01, 100.0
     cam = bpy.data.objects.new("CaptureCam", data)
     bpy.context.scene.collection.objects.link(cam)
     cam.location = Vector(position)
-    cam.rotation_euler = (Vector(target) - cam.location).to_track_quat("-Z", "Y").to_euler()
+    aim = (Vector(target) - cam.location).to_track_quat("-Z", "Y")
+    cam.rotation_mode = "QUATERNION"
+    cam.rotation_quaternion = aim @ Quaternion((0.0, 0.0, 1.0), roll)
     bpy.context.view_layer.update()
     return cam
 
 
-def render_split(split: str, dirs: np.ndarray, centre, distance, out: Path) -> None:
+def render_split(
+    split: str, dirs: np.ndarray, centre, distance, out: Path, jitter: float, rng
+) -> None:
     scene = bpy.context.scene
     frames = []
     for i, direction in enumerate(dirs):
-        cam = add_camera(centre + distance * direction, centre)
+        position, target, roll = centre + distance * direction, np.asarray(centre), 0.0
+        if jitter > 0.0:
+            position = position + rng.normal(0.0, 0.05 * jitter * distance, 3)
+            target = target + rng.normal(0.0, 0.05 * jitter * distance, 3)
+            roll = rng.normal(0.0, math.radians(5.0) * jitter)
+        cam = add_camera(position, target, roll)
         scene.camera = cam
         scene.render.filepath = str(out / split / f"r_{i}.png")
         bpy.ops.render.render(write_still=True)
@@ -185,17 +252,21 @@ def write_ground_truth(obj: bpy.types.Object, out: Path) -> None:
 
 def main(argv: list[str]) -> None:
     args = parse(argv)
-    obj = import_mesh(args.mesh)
-    setup_scene(args.res, args.samples)
+    obj = import_mesh(args.mesh, args.albedo_detail)
+    setup_scene(args.res, args.samples, opaque=args.background == "textured")
     centre, radius = bounds(obj)
     half_fov = math.atan(SENSOR_MM / (2.0 * FOCAL_MM))
-    distance = args.distance or radius / math.sin(half_fov) * 0.8
+    distance = args.distance or radius / math.sin(half_fov) * 0.8 * args.framing
+    if args.background == "textured":
+        add_room(centre, 3.0 * distance)
     args.out.mkdir(parents=True, exist_ok=True)
-    render_split("train", hemisphere_directions(args.views, 0.0), centre, distance, args.out)
+    rng = np.random.default_rng(args.seed)
+    split = (centre, distance, args.out, args.jitter, rng)
+    render_split("train", hemisphere_directions(args.views, 0.0), *split)
     if args.heldout:
         front = np.array([[0.0, -1.0, 0.0]])
         test_dirs = np.vstack([front, hemisphere_directions(args.heldout - 1, 0.5)])
-        render_split("test", test_dirs, centre, distance, args.out)
+        render_split("test", test_dirs, *split)
     write_ground_truth(obj, args.out)
 
 

@@ -83,7 +83,12 @@ def test_demo_runs_the_pipeline_on_the_built_in_sample(tmp_path: Path, capsys):
         assert_valid_and_upright(out / glb, read_glb(out / glb)[0].vertices)
 
 
-def test_run_stylizes_the_capture_with_a_style_image(tiny_capture_dir: Path, tmp_path: Path):
+def test_run_stylizes_the_capture_with_a_style_image_and_a_prompt(
+    tiny_capture_dir: Path, tiny_clip_dir: Path, tmp_path: Path, capsys
+):
+    """A style image and a prompt in one run: a GLB for each; the prompt's CLIP figures
+    and which CLIP scored it, in the report, its GLB's extras and the summary (the style
+    image's GLB names no CLIP: none made it)."""
     style = tmp_path / "my ink.png"
     Image.fromarray((BUILTIN_STYLES["ink"](64) * 255).astype(np.uint8)).save(style)
     out = tmp_path / "run"
@@ -92,6 +97,10 @@ def test_run_stylizes_the_capture_with_a_style_image(tiny_capture_dir: Path, tmp
         str(tiny_capture_dir),
         "--style",
         str(style),
+        "--prompt",
+        "a bronze statue",
+        "--clip-weights",
+        str(tiny_clip_dir),
         "--out",
         str(out),
         "--steps",
@@ -105,47 +114,32 @@ def test_run_stylizes_the_capture_with_a_style_image(tiny_capture_dir: Path, tmp
         "3000",
     ]
     assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "clip: clip-vit-p16-w32-l2-64px (sha256:" in printed
+    assert re.search(r"CLIP loss \d\.\d{3} -> \d\.\d{3}, similarity", printed)
     report = json.loads((out / "report.json").read_text())
-    (result,) = report["styles"]
+    result, edit = report["styles"]
     assert result["name"] == "my_ink" and result["style_loss_reduction"] > 0.0
     assert report["export"]["material"] == "unlit" and report["export"]["face_budget"] == 3000
     assert report["export"]["up"] == "+Y" and report["export"]["texture_size"] == 1024
     assert 1000 < report["mesh"]["faces"] <= 3000
-    for glb in ("mesh.glb", result["glb"]):
+    for glb in ("mesh.glb", result["glb"], edit["glb"]):
         assert_valid_and_upright(out / glb, read_glb(out / glb)[0].vertices, "unlit")
     mesh, extras = read_glb(out / result["glb"])
     assert extras["style"] == "my_ink"
     assert extras["weights"] == {k: v for k, v in report["weights"].items() if k != "clip"}
     assert extras["weights"]["features"]["weights"] == "imagenet"
     assert mesh.texture.shape[0] >= 256 and len(mesh.faces) == report["mesh"]["faces"]
-    with Image.open(out / "preview.png") as preview:
-        assert preview.size == (3 * 256, 4 * 256)
-
-
-def test_run_edits_the_head_by_a_prompt_with_the_clip_it_names(
-    tiny_capture_dir: Path, tiny_clip_dir: Path, tmp_path: Path, capsys
-):
-    """A prompt alone (no style image): the edited GLB, its CLIP figures and which CLIP
-    scored it, in the report, the GLB extras and the summary (the shape edit is
-    test_clip's)."""
-    out = tmp_path / "run"
-    args = ["run", str(tiny_capture_dir), "--prompt", "a bronze statue", "--out", str(out)]
-    options = ["--clip-weights", str(tiny_clip_dir), "--steps", "150", "--style-steps", "10"]
-    assert main([*args, *options, "--offline", "--faces", "3000"]) == 0
-    printed = capsys.readouterr().out
-    assert "clip: clip-vit-p16-w32-l2-64px (sha256:" in printed
-    assert re.search(r"CLIP loss \d\.\d{3} -> \d\.\d{3}, similarity", printed)
-    report = json.loads((out / "report.json").read_text())
     assert report["weights"]["clip"]["source"] == str(tiny_clip_dir.resolve())
-    (edit,) = report["styles"]
     assert edit["method"] == "clip" and edit["name"] == "prompt_a_bronze_statue"
     assert edit["clip"] == {"kind": "prompt", "text": "a bronze statue"}
     assert edit["clip_loss_after"] < edit["clip_loss_before"]
     assert "consistency_long_rmse" in edit and 0.0 < edit["content_lpips"] < 1.0
-    mesh, extras = read_glb(out / edit["glb"])
-    assert_valid_and_upright(out / edit["glb"], mesh.vertices)
+    extras = read_glb(out / edit["glb"])[1]
     assert extras["method"] == "clip" and extras["weights"] == report["weights"]
     assert json.loads((out / "run.json").read_text())["prompt"] == "a bronze statue"
+    with Image.open(out / "preview.png") as preview:
+        assert preview.size == (3 * 256, 5 * 256)
 
 
 def test_random_weights_only_when_asked_and_then_said_everywhere(
@@ -192,6 +186,37 @@ def test_capture_synth_writes_a_loadable_capture(tmp_path: Path):
     gt = trimesh.load(capture.gt_mesh_path)
     assert gt.is_watertight and len(gt.faces) > 10000
     assert 0.2 < np.ptp(gt.vertices[:, 2]) < 0.3
+
+
+def test_capture_synth_makes_captures_like_real_ones(tmp_path: Path, capsys):
+    """Tight framing: the head crosses the frame in every view; a textured background:
+    opaque images with a room behind; jitter moves the cameras off the ideal spiral."""
+    base = ["capture-synth", "--views", "3", "--heldout", "0", "--res", "32"]
+    ideal, tight, room = tmp_path / "ideal", tmp_path / "tight", tmp_path / "room"
+    assert main([*base, "--out", str(ideal)]) == 0
+    assert main([*base, "--out", str(tight), "--framing", "0.6", "--jitter", "1"]) == 0
+    extra = ["--background", "textured", "--albedo-detail", "0.8"]
+    assert main([*base, "--out", str(room), *extra]) == 0
+    for frame in load_capture(tight).train:
+        assert _alpha_at_border(frame.rgba) > 0.5
+    for frame in load_capture(ideal).train:
+        assert _alpha_at_border(frame.rgba) < 0.05
+    moved = [
+        np.linalg.norm(a.camera.center - b.camera.center)
+        for a, b in zip(load_capture(ideal).train, load_capture(tight).train, strict=True)
+    ]
+    assert min(moved) > 0.01
+    for frame in load_capture(room).train:
+        assert frame.rgba[..., 3].min() == 1.0
+        corners = frame.rgba[[0, 0, -1, -1], [0, -1, 0, -1], :3]
+        assert 0.05 < corners.mean() < 0.95
+    assert main([*base, "--out", str(tmp_path / "bad"), "--framing", "0.1"]) == 2
+    assert "--framing must be between 0.3 and 3" in capsys.readouterr().err
+
+
+def _alpha_at_border(rgba: np.ndarray) -> float:
+    alpha = rgba[..., 3]
+    return float(max(alpha[0].max(), alpha[-1].max(), alpha[:, 0].max(), alpha[:, -1].max()))
 
 
 def test_capture_synth_refuses_a_missing_mesh(tmp_path: Path, capsys):

@@ -18,30 +18,27 @@ def _request(capture: Path, out: Path, **changes) -> RunRequest:
     return RunRequest(capture, styles, out, **{**options, **changes})
 
 
-def test_progress_advances_through_the_stages_in_order(tiny_capture_dir: Path, tmp_path: Path):
-    events: list[Progress] = []
-    run_pipeline(_request(tiny_capture_dir, tmp_path / "run"), progress=events.append)
-    fractions = [e.fraction for e in events]
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    stages = [e.stage for e in events]
-    assert stages.index("mesh") > stages.index("nerf")
-    assert stages.index("stylize") > max(i for i, s in enumerate(stages) if s == "mesh")
-    assert stages[-1] == "report" and events[-1].message == "done"
-    assert any(e.eta_seconds is not None and e.eta_seconds > 0 for e in events[:-1])
-    assert sum(s == "nerf" for s in stages) >= 6
-
-
-def test_cancelled_run_resumes_from_its_last_finished_stage(
+def test_progress_runs_in_order_and_a_cancelled_run_resumes_from_its_last_stage(
     tiny_capture_dir: Path, tmp_path: Path
 ):
+    """One run cancelled in its second style, then resumed: progress advances through the
+    stages in order in both, and the resumed run keeps every finished artifact."""
     out = tmp_path / "run"
+    first: list[Progress] = []
 
     def cancel_in_second_style(event: Progress) -> None:
+        first.append(event)
         if event.stage == "stylize" and "style 2/2" in event.message:
             raise JobCancelled("cancelled by the test")
 
     with pytest.raises(JobCancelled):
         run_pipeline(_request(tiny_capture_dir, out), progress=cancel_in_second_style)
+    stages = [e.stage for e in first]
+    assert [e.fraction for e in first] == sorted(e.fraction for e in first)
+    assert stages.index("mesh") > stages.index("nerf")
+    assert stages.index("stylize") > max(i for i, s in enumerate(stages) if s == "mesh")
+    assert any(e.eta_seconds is not None and e.eta_seconds > 0 for e in first)
+    assert sum(s == "nerf" for s in stages) >= 6
     assert not (out / "report.json").exists()
     finished = ["nerf/nerf.safetensors", "mesh.glb", "stylized_ink.glb"]
     before = {name: (out / name).read_bytes() for name in finished}
@@ -49,6 +46,9 @@ def test_cancelled_run_resumes_from_its_last_finished_stage(
 
     events: list[Progress] = []
     report = run_pipeline(_request(tiny_capture_dir, out, resume=True), progress=events.append)
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert events[-1].stage == "report" and events[-1].message == "done"
     assert {name: (out / name).read_bytes() for name in finished} == before
     assert [s["name"] for s in report["styles"]] == ["ink", "mosaic"]
     assert (out / "stylized_mosaic.glb").is_file()

@@ -20,9 +20,16 @@ RENDER_SCRIPT = REPO_ROOT / "meshes" / "render_capture.py"
 SAMPLE_HEAD = REPO_ROOT / "meshes" / "head.glb"
 
 
+BACKGROUNDS = ("none", "textured")
+
+
 @dataclass(frozen=True)
 class SynthRequest:
-    """What to render: mesh, number of training and held-out views, square resolution."""
+    """What to render: mesh, number of training and held-out views, square resolution,
+    and how much like a real capture it looks: ``framing`` below 1 moves the cameras in
+    until the subject leaves the frame, ``background`` "textured" makes the images
+    opaque with a textured room behind the head, ``jitter`` (0-1) moves and rolls each
+    camera off its ideal pose, ``albedo_detail`` (0-1) adds fine noise to the skin."""
 
     mesh: Path
     out: Path
@@ -30,6 +37,10 @@ class SynthRequest:
     heldout: int
     resolution: int
     blender: Path | None = None
+    framing: float = 1.0
+    background: str = "none"
+    jitter: float = 0.0
+    albedo_detail: float = 0.0
 
     def validate(self) -> None:
         if not self.mesh.is_file():
@@ -38,6 +49,13 @@ class SynthRequest:
             raise BackendError("--views must be at least 1 and --heldout at least 0")
         if not 8 <= self.resolution <= 4096:
             raise BackendError(f"--res must be between 8 and 4096, got {self.resolution}")
+        if not 0.3 <= self.framing <= 3.0:
+            raise BackendError(f"--framing must be between 0.3 and 3, got {self.framing}")
+        if self.background not in BACKGROUNDS:
+            raise BackendError(f"--background must be one of {', '.join(BACKGROUNDS)}")
+        for flag, value in (("--jitter", self.jitter), ("--albedo-detail", self.albedo_detail)):
+            if not 0.0 <= value <= 1.0:
+                raise BackendError(f"{flag} must be between 0 and 1, got {value}")
 
 
 def render_capture(request: SynthRequest) -> Path:
@@ -54,6 +72,14 @@ def render_capture(request: SynthRequest) -> Path:
         str(request.resolution),
         "--out",
         str(request.out.resolve()),
+        "--framing",
+        str(request.framing),
+        "--background",
+        request.background,
+        "--jitter",
+        str(request.jitter),
+        "--albedo-detail",
+        str(request.albedo_detail),
     ]
     result = subprocess.run(
         _blender_command(request.blender) + args, capture_output=True, text=True, check=False
