@@ -10,6 +10,7 @@ import numpy as np
 from backend.captures.cameras import Camera
 from backend.captures.images import downscale, read_mask, read_rgba
 from backend.captures.scene_box import SceneBox
+from backend.captures.silhouettes import grown_to_subject
 from backend.captures.transforms import FrameSpec, TransformsFile, read_transforms
 from backend.errors import CaptureError
 
@@ -98,7 +99,7 @@ def load_capture(root: str | Path, max_side: int | None = None) -> Capture:
         convention=files[0].convention,
         train=train,
         heldout=heldout,
-        box=_scene_box(files, train),
+        box=_scene_box(files, train, has_alpha),
         has_alpha=has_alpha,
     )
 
@@ -145,8 +146,11 @@ def _load_frame(spec: FrameSpec, max_side: int | None) -> Frame:
     return frame if max_side is None else frame.downscaled(max_side)
 
 
-def _scene_box(files: list[TransformsFile], train: list[Frame]) -> SceneBox:
+def _scene_box(files: list[TransformsFile], train: list[Frame], has_alpha: bool) -> SceneBox:
+    """The capture's own bound if it gives one; else the cameras' common view, grown to
+    the subject where its silhouettes say it crosses that (tightly framed views)."""
     for data in files:
         if data.world_aabb is not None:
             return SceneBox.from_aabb(*data.world_aabb)
-    return SceneBox.from_cameras([f.camera for f in train])
+    box = SceneBox.from_cameras([f.camera for f in train])
+    return grown_to_subject(train, box) if has_alpha else box

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from backend.captures import Camera, SceneBox
+from backend.captures.silhouettes import neighbourhood_max
 from backend.nerf.grid import GridGeometry
-from backend.nerf.hull import neighbourhood_max
 from backend.nerf.rays import camera_rays
 from backend.nerf.sampler import box_intersection
 
