@@ -82,7 +82,11 @@ def neighbourhood_max(image: np.ndarray, radius: int) -> np.ndarray:
 
 def grown_to_subject(frames: list[Frame], box: SceneBox) -> SceneBox:
     """``box``, grown where the silhouettes put the subject beyond it (a tightly framed
-    capture: the cameras' common view is smaller than the head); unchanged otherwise."""
+    capture: the cameras' common view is smaller than the head); unchanged when no
+    silhouette reaches its frame's border (at low resolution the dilated silhouettes
+    would otherwise spill beyond a loosely framed head)."""
+    if not any(_crosses_frame(frame) for frame in frames):
+        return box
     half = EXTENT_MARGIN
     axis = np.linspace(-half, half, EXTENT_RESOLUTION + 1)
     points = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
@@ -95,3 +99,10 @@ def grown_to_subject(frames: list[Frame], box: SceneBox) -> SceneBox:
     if (low >= -1.0).all() and (high <= 1.0).all():
         return box
     return SceneBox.from_aabb(box.to_world(low), box.to_world(high))
+
+
+def _crosses_frame(frame: Frame) -> bool:
+    """Whether the subject reaches the frame's outermost pixels."""
+    alpha = frame.rgba[..., 3]
+    border = np.concatenate([alpha[0], alpha[-1], alpha[:, 0], alpha[:, -1]])
+    return bool((border > ALPHA_EMPTY).any())
