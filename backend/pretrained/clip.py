@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
@@ -71,6 +72,11 @@ class Clip:
         )
         tokens = {k: v.to(self.device) for k, v in tokens.items()}
         return F.normalize(_pooled(self.model.get_text_features(**tokens)), dim=-1)
+
+    def encode_image(self, image: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Unit embedding (D,) of one image (H, W, 3) in [0, 1]; differentiable."""
+        pixels = torch.as_tensor(image, dtype=torch.float32, device=self.device)
+        return self.encode_images(pixels.permute(2, 0, 1)[None])[0]
 
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         """Unit embeddings (N, D) of images (N, 3, H, W) in [0, 1]; differentiable, so that

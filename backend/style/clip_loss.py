@@ -63,8 +63,7 @@ def prompt_target(clip: Clip, prompt: str, neutral: str = NEUTRAL_PROMPT) -> Cli
 @torch.no_grad()
 def exemplar_target(clip: Clip, name: str, image: np.ndarray, source: torch.Tensor) -> ClipTarget:
     """The exemplar image's embedding, starting from ``source`` (the unedited head's)."""
-    pixels = torch.tensor(image, dtype=torch.float32, device=clip.device).permute(2, 0, 1)[None]
-    return ClipTarget("exemplar", name, clip.encode_images(pixels)[0], F.normalize(source, dim=0))
+    return ClipTarget("exemplar", name, clip.encode_image(image), F.normalize(source, dim=0))
 
 
 @dataclass(frozen=True)
@@ -102,8 +101,7 @@ class ClipLoss:
     @torch.no_grad()
     def similarity(self, image: torch.Tensor) -> float:
         """Cosine similarity of a whole render (H, W, 3) to the target."""
-        embedding = self.clip.encode_images(image.permute(2, 0, 1)[None])[0]
-        return float(embedding @ self.target.embedding)
+        return float(self.clip.encode_image(image) @ self.target.embedding)
 
     def _crops(self, both: torch.Tensor) -> torch.Tensor:
         """(crops, 2, 3, S, S): the same random squares of both renders, at CLIP's size."""

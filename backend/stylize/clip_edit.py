@@ -43,10 +43,12 @@ class ClipEdit:
     exemplar: np.ndarray | None = None
     loss: ClipLossSettings = field(default_factory=ClipLossSettings)
 
-    def target(self, stylizer: Stylizer) -> ClipTarget:
+    def target(self, unedited: list[torch.Tensor]) -> ClipTarget:
+        """The prompt's target, or the exemplar's starting from the mean embedding of the
+        ``unedited`` renders (H, W, 3)."""
         if self.prompt is not None:
             return prompt_target(self.clip, self.prompt)
-        source = unedited_embedding(self.clip, stylizer)
+        source = torch.stack([self.clip.encode_image(r) for r in unedited]).mean(0)
         return exemplar_target(self.clip, self.name, self.exemplar, source)
 
 
@@ -70,23 +72,16 @@ class ClipEditResult:
         return {**self.result.summary(), "method": "clip", **self.figures}
 
 
-@torch.no_grad()
-def unedited_embedding(clip: Clip, stylizer: Stylizer) -> torch.Tensor:
-    """Mean CLIP embedding of the unedited head's pool renders: an exemplar's edit starts
-    from here."""
-    renders = [stylizer.render_view(stylizer.original, i) for i in range(len(stylizer.views))]
-    return torch.cat([clip.encode_images(r.permute(2, 0, 1)[None]) for r in renders]).mean(0)
-
-
 class ClipScore:
     """An edit's target, loss and the unedited renders of the stylizer's views: the term
     an optimization follows, and the figures any result of the edit is measured by."""
 
     def __init__(self, stylizer: Stylizer, edit: ClipEdit):
         self.stylizer = stylizer
-        self.target = edit.target(stylizer)
-        self.loss = ClipLoss(edit.clip, self.target, edit.loss, stylizer.settings.seed)
         originals = [stylizer.render_view(stylizer.original, i) for i in range(len(stylizer.views))]
+        with torch.no_grad():
+            self.target = edit.target(originals)
+        self.loss = ClipLoss(edit.clip, self.target, edit.loss, stylizer.settings.seed)
         self.term = ClipTerm(self.loss, originals)
 
     @torch.no_grad()

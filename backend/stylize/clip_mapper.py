@@ -108,8 +108,7 @@ def mapper_pairs(
     embeddings, targets, names = [], [], []
     for name, image in images.items():
         for part in [image, *(random_crop(image, rng) for _ in range(crops))]:
-            pixels = torch.tensor(part, dtype=torch.float32, device=clip.device)
-            embeddings.append(clip.encode_images(pixels.permute(2, 0, 1)[None])[0].cpu())
+            embeddings.append(clip.encode_image(part).cpu())
             code = applier.code(part)
             colours = torch.tensor(
                 [*code.colours.mean, *np.log(np.maximum(code.colours.std, 1e-3))]
@@ -156,8 +155,7 @@ def prompt_code(mapper: ClipMapper, clip: Clip, prompt: str) -> MappedCode:
 @torch.no_grad()
 def exemplar_code(mapper: ClipMapper, clip: Clip, image: np.ndarray) -> MappedCode:
     started = time.perf_counter()
-    pixels = torch.tensor(image, dtype=torch.float32, device=clip.device)
-    embedding = clip.encode_images(pixels.permute(2, 0, 1)[None])[0].cpu()
+    embedding = clip.encode_image(image).cpu()
     return MappedCode(mapper.code(embedding), time.perf_counter() - started)
 
 

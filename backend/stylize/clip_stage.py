@@ -145,9 +145,8 @@ def run_clip_mapper(
 def _relative_error(mapper, clip, applier, image, pairs) -> float:
     """|mapper z - encoder z| of an image, relative to the training codes' spread."""
     target = applier.code(image).z.cpu()
-    pixels = torch.tensor(image, dtype=torch.float32, device=clip.device)
     with torch.no_grad():
-        embedding = clip.encode_images(pixels.permute(2, 0, 1)[None])[0].cpu()
+        embedding = clip.encode_image(image).cpu()
     z = mapper.code(embedding).z.cpu()
     codes = pairs.targets[:, : mapper.z_dim]
     spread = (codes - codes.mean(0)).norm(dim=-1).mean().clamp(min=1e-6)

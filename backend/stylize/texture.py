@@ -306,7 +306,8 @@ class Stylizer:
             loss = self._objective(pyramid(), term, views, scales, rasters)
             if offsets is not None:
                 loss = loss + s.smoothness_weight * offsets.roughness()
-                loss = loss + s.bending_weight * offsets.bending(vertices)
+                if s.bending_weight > 0:
+                    loss = loss + s.bending_weight * offsets.bending(vertices)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
