@@ -15,9 +15,11 @@ anti-aliasing of edges, which ``--samples`` (default 64) keeps well below 8-bit 
 Options make a capture look more like a real one: ``--framing`` below 1 moves the cameras
 in so that the subject leaves the frame (0.6: the neck leaves the bottom in most views);
 ``--background textured`` puts the head inside an opaque, textured room (no alpha, as
-photos come; something for feature matching to hold on to); ``--jitter`` moves each
-camera off its ideal position and aim, and rolls it; ``--albedo-detail`` multiplies
-fine noise into the albedo (pores, stubble: detail a real skin has).
+photos come; something for feature matching to hold on to) and writes the head's true
+coverage in the held-out views to ``gt_alpha/test/r_*.png``, which no transforms file
+names: it is there to score a model on the head's pixels, never to train one;
+``--jitter`` moves each camera off its ideal position and aim, and rolls it;
+``--albedo-detail`` multiplies fine noise into the albedo (pores, stubble: detail a real skin has).
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ def _speckled(nodes, links, colour, amount: float, scale: float):
     return mix.outputs["Result"]
 
 
-def add_room(centre: np.ndarray, radius: float) -> None:
+def add_room(centre: np.ndarray, radius: float) -> bpy.types.Object:
     """An opaque sphere around the scene, inside textured with blotches and fine grain
     (lit by the ambient term only, so it looks the same from every camera)."""
     bpy.ops.mesh.primitive_uv_sphere_add(
@@ -165,6 +167,7 @@ def add_room(centre: np.ndarray, radius: float) -> None:
     links.new(colour, emission.inputs["Color"])
     links.new(emission.outputs["Emission"], nodes["Material Output"].inputs["Surface"])
     room.data.materials.append(mat)
+    return room
 
 
 def setup_scene(res: int, samples: int, opaque: bool = False) -> None:
@@ -219,9 +222,9 @@ def add_camera(position: np.ndarray, target: np.ndarray, roll: float = 0.0) -> b
 
 def render_split(
     split: str, dirs: np.ndarray, centre, distance, out: Path, jitter: float, rng
-) -> None:
+) -> list[bpy.types.Object]:
     scene = bpy.context.scene
-    frames = []
+    frames, cameras = [], []
     for i, direction in enumerate(dirs):
         position, target, roll = centre + distance * direction, np.asarray(centre), 0.0
         if jitter > 0.0:
@@ -229,6 +232,7 @@ def render_split(
             target = target + rng.normal(0.0, 0.05 * jitter * distance, 3)
             roll = rng.normal(0.0, math.radians(5.0) * jitter)
         cam = add_camera(position, target, roll)
+        cameras.append(cam)
         scene.camera = cam
         scene.render.filepath = str(out / split / f"r_{i}.png")
         bpy.ops.render.render(write_still=True)
@@ -238,6 +242,19 @@ def render_split(
     angle_x = 2.0 * math.atan(SENSOR_MM / (2.0 * FOCAL_MM))
     meta = {"camera_angle_x": angle_x, "frames": frames}
     (out / f"transforms_{split}.json").write_text(json.dumps(meta, indent=2))
+    return cameras
+
+
+def render_true_alpha(room: bpy.types.Object, cameras: list, out: Path) -> None:
+    """Render the held-out cameras again without the room, on transparent film, to keep
+    the head's coverage as ground truth for scoring (``gt_alpha/test/``)."""
+    scene = bpy.context.scene
+    room.hide_render = True
+    scene.render.film_transparent = True
+    for i, cam in enumerate(cameras):
+        scene.camera = cam
+        scene.render.filepath = str(out / "gt_alpha" / "test" / f"r_{i}.png")
+        bpy.ops.render.render(write_still=True)
 
 
 def write_ground_truth(obj: bpy.types.Object, out: Path) -> None:
@@ -257,8 +274,7 @@ def main(argv: list[str]) -> None:
     centre, radius = bounds(obj)
     half_fov = math.atan(SENSOR_MM / (2.0 * FOCAL_MM))
     distance = args.distance or radius / math.sin(half_fov) * 0.8 * args.framing
-    if args.background == "textured":
-        add_room(centre, 3.0 * distance)
+    room = add_room(centre, 3.0 * distance) if args.background == "textured" else None
     args.out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     split = (centre, distance, args.out, args.jitter, rng)
@@ -266,7 +282,9 @@ def main(argv: list[str]) -> None:
     if args.heldout:
         front = np.array([[0.0, -1.0, 0.0]])
         test_dirs = np.vstack([front, hemisphere_directions(args.heldout - 1, 0.5)])
-        render_split("test", test_dirs, *split)
+        cameras = render_split("test", test_dirs, *split)
+        if room is not None:
+            render_true_alpha(room, cameras, args.out)
     write_ground_truth(obj, args.out)
 
 

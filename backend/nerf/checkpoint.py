@@ -36,8 +36,8 @@ def save_model(model: NerfModel, config: NerfConfig, directory: Path) -> None:
         "table": grid.table.detach().cpu().contiguous(),
         "vertices": grid.row_vertices.cpu().to(torch.int64),
     }
-    if model.background.env is not None:
-        tensors["environment"] = model.background.env.detach().cpu().contiguous()
+    if model.background.shells is not None:
+        tensors["background_shells"] = model.background.shells.detach().cpu().contiguous()
     geometry = grid.geometry
     meta = {
         "format": FORMAT,
@@ -48,7 +48,7 @@ def save_model(model: NerfModel, config: NerfConfig, directory: Path) -> None:
             "dims": list(geometry.dims),
         },
         "scene_box": model.capture_box.to_dict(),
-        "learned_background": model.background.learned,
+        "background_radii": model.background.radii,
         "step_ratio": model.sampler.step_ratio,
         "config": config.to_dict(),
     }
@@ -73,15 +73,27 @@ def load_model(directory: Path, device: torch.device) -> tuple[NerfModel, NerfCo
         vertices = tensors["vertices"]
         index.view(-1)[vertices] = torch.arange(1, len(vertices) + 1, device=device)
         field = VoxelField(SparseGrid(geometry, index, tensors["table"]))
-        background = Background(learned=bool(meta["learned_background"])).to(device)
-        if background.env is not None:
-            background.env.data.copy_(tensors["environment"])
+        background = _background(meta, tensors, directory).to(device)
         sampler = Sampler(float(meta["step_ratio"]))
         sampler.refresh(field)
         model = NerfModel(field, sampler, background, SceneBox.from_dict(meta["scene_box"]))
         return model, NerfConfig.from_dict(meta["config"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{directory}: the saved field is incomplete ({exc})") from exc
+
+
+def _background(meta: dict, tensors: dict, directory: Path) -> Background:
+    if meta.get("learned_background"):
+        raise CheckpointError(
+            f"{directory}: saved with the old environment-map background, which this "
+            "program no longer reads: train the NeRF stage again"
+        )
+    radii = meta.get("background_radii")
+    if radii is None:
+        return Background()
+    background = Background(tuple(float(r) for r in radii))
+    background.shells.data.copy_(tensors["background_shells"])
+    return background
 
 
 def _read_meta(path: Path) -> dict:

@@ -43,7 +43,7 @@ class NerfModel:
     def render_all(self, camera: Camera) -> Rendering:
         """Colour, opacity and depth from any camera."""
         rays = camera_rays(camera, self.capture_box, self.device)
-        bg = self.background(rays.dirs, training=False)
+        bg = self.background(rays.origins, rays.dirs, training=False)
         out = render_rays(self.field, self.sampler, rays.origins, rays.dirs, bg)
         k = camera.intrinsics
         opacity = out.opacity.view(k.height, k.width)

@@ -110,7 +110,7 @@ class StyleApplier:
         model = self.model
         rays = camera_rays(camera, model.capture_box, model.device)
         styled = _StyledField(self, code, strength)
-        background = model.background(rays.dirs, training=False)
+        background = model.background(rays.origins, rays.dirs, training=False)
         parts = []
         for start in range(0, len(rays.origins), 16384):
             part = slice(start, start + 16384)
