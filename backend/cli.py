@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from backend.captures import load_capture
+from backend.captures.colmap import CAMERA_MODELS, SfmSettings
+from backend.captures.from_photos import PhotosRequest, capture_from_photos
 from backend.captures.synth import BACKGROUNDS, SAMPLE_HEAD, SynthRequest, render_capture
 from backend.device import DEVICE_CHOICES, resolve_device
 from backend.errors import BackendError
@@ -119,6 +121,23 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--jitter", type=float, default=0.0, help="camera pose jitter, 0 to 1")
     synth.add_argument("--albedo-detail", type=float, default=0.0, help="fine skin noise, 0 to 1")
     synth.set_defaults(handler=_capture_synth)
+
+    photos = commands.add_parser(
+        "capture-from-photos", help="estimate cameras for photos of a head (COLMAP)"
+    )
+    photos.add_argument("photos", type=Path, help="folder of JPEG or PNG photos, one size")
+    photos.add_argument("--out", type=Path, required=True, help="capture folder to write")
+    photos.add_argument(
+        "--camera-model",
+        choices=sorted(CAMERA_MODELS),
+        default=SfmSettings.camera_model,
+        help="pinhole (default): one focal length, no distortion; opencv: two focal "
+        "lengths and lens distortion (k1, k2, p1, p2), for many sharp photos of a wide lens",
+    )
+    photos.add_argument(
+        "--overwrite", action="store_true", help="replace a capture this command wrote before"
+    )
+    photos.set_defaults(handler=_capture_from_photos)
 
     server = commands.add_parser("serve", help="start the local backend service (HTTP API)")
     add_serve_arguments(server)
@@ -437,4 +456,12 @@ def _capture_synth(args: argparse.Namespace) -> int:
     render_capture(request)
     capture = load_capture(args.out)
     print(f"wrote {args.out}: {len(capture.train)} training, {len(capture.heldout)} held-out")
+    return 0
+
+
+def _capture_from_photos(args: argparse.Namespace) -> int:
+    request = PhotosRequest(
+        args.photos, args.out, SfmSettings(camera_model=args.camera_model), args.overwrite
+    )
+    capture_from_photos(request, lambda progress: print(progress.message, flush=True))
     return 0
