@@ -96,14 +96,16 @@ def pose_errors(estimated: np.ndarray, true: np.ndarray) -> PoseErrors:
     return PoseErrors(np.degrees(np.arccos(cosine)), offsets / distance, alignment)
 
 
-def focus_point(c2w: np.ndarray) -> np.ndarray:
+def focus_point(c2w: np.ndarray, max_condition: float = 1e8) -> np.ndarray:
     """The point closest to all optical axes in the least-squares sense: where an
-    object-centric capture's cameras look, i.e. the subject."""
+    object-centric capture's cameras look, i.e. the subject. Raises ValueError when the
+    axes are too close to parallel (the system's condition number above
+    ``max_condition``)."""
     centres, forward = c2w[:, :3, 3], -c2w[:, :3, 2]
     forward = forward / np.linalg.norm(forward, axis=1, keepdims=True)
     projectors = np.eye(3) - np.einsum("ni,nj->nij", forward, forward)
     lhs = projectors.sum(axis=0)
-    if np.linalg.cond(lhs) > 1e8:
+    if np.linalg.cond(lhs) > max_condition:
         raise ValueError("the cameras' optical axes are parallel: they share no focus point")
     return np.linalg.solve(lhs, np.einsum("nij,nj->i", projectors, centres))
 

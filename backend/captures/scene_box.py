@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backend.captures.alignment import focus_point
 from backend.captures.cameras import Camera
 from backend.errors import CaptureError
 
@@ -53,18 +54,13 @@ class SceneBox:
         """
         if not cameras:
             raise CaptureError("no cameras to place the scene from")
-        centres = np.stack([c.center for c in cameras])
-        axes = np.stack([-c.c2w[:3, 2] for c in cameras])
-        axes /= np.linalg.norm(axes, axis=1, keepdims=True)
-        projector = np.eye(3)[None] - axes[:, :, None] * axes[:, None, :]
-        lhs = projector.sum(axis=0)
-        rhs = np.einsum("nij,nj->i", projector, centres)
-        if np.linalg.cond(lhs) > 1e6:
+        try:
+            center = focus_point(np.stack([c.c2w for c in cameras]), max_condition=1e6)
+        except ValueError as exc:
             raise CaptureError(
                 "the cameras do not look at a common point (parallel optical axes); "
                 "give the scene bound with instant-ngp's aabb_scale/scale/offset"
-            )
-        center = np.linalg.solve(lhs, rhs)
+            ) from exc
         radii = []
         for cam in cameras:
             k = cam.intrinsics
