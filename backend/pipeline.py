@@ -477,13 +477,17 @@ def _colornet_config(request: RunRequest) -> ColorNetConfig:
 def _write_preview(path, capture, model, mesh, styled, rasterizer, device) -> None:
     """Rows: capture, NeRF, mesh, then each style; columns: up to three held-out views,
     each at ``JUDGE_SIZE`` px (the judge's renders: big enough to see strokes and a face).
+    The field is rendered at the capture's own size and resized like the photo above it:
+    it holds no finer detail than it was trained on, and a half-trained field's fog made
+    a render at the judge's size cost seconds per view.
     """
-    frames = (capture.heldout or capture.train)[:3]
+    frames = (capture.heldout or capture.train[::8])[:3]
     cameras = judge_cameras(capture)[:3]
     tensors = MeshTensors.of(mesh, device)
+    pairs = list(zip(frames, cameras, strict=True))
     rows = [
-        [_resized(composite_white(f.rgba), c) for f, c in zip(frames, cameras, strict=True)],
-        [model.render(c) for c in cameras],
+        [_resized(composite_white(f.rgba), c) for f, c in pairs],
+        [_resized(model.render(f.camera), c) for f, c in pairs],
     ]
     for textured in [mesh, *styled]:
         texture = torch.tensor(textured.texture, device=device)

@@ -1,8 +1,9 @@
 """The real service on 127.0.0.1: a whole job's lifecycle, authentication, downloads.
 
 One server (a subprocess with its own worker) serves the module. The lifecycle job is
-submitted by the first test and checked by the last, so the tests between run while it
-trains, as a client's requests would.
+submitted by the first test and checked by the last two, so the tests between run while
+it trains, as a client's requests would. It trains the colour net too, so that one job
+serves the lifecycle and apply-style (each job costs a minute on two cores).
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from backend.mesh.glb import read_glb
 from tests.gltf_helpers import assert_valid_and_upright
 from tests.server_helpers import REPO, Part, Server, style_png, zip_folder
 
-JOB_OPTIONS = {"steps": 60, "style_steps": 3, "name": "lifecycle"}
+JOB_OPTIONS = {
+    "steps": 60,
+    "style_steps": 3,
+    "name": "lifecycle",
+    "colornet": True,
+    "colornet_steps": 60,
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +44,7 @@ def lifecycle_job(server: Server, tiny_capture_dir: Path) -> dict:
     parts = [
         Part("capture", zip_folder(tiny_capture_dir, top="head"), "head.zip"),
         Part("style", style_png("ink"), "my ink.png", "image/png"),
+        Part("builtin_style", "mosaic"),
         Part("options", json.dumps(JOB_OPTIONS)),
     ]
     return server.submit(parts)
@@ -45,7 +53,7 @@ def lifecycle_job(server: Server, tiny_capture_dir: Path) -> dict:
 def test_a_new_job_is_queued_with_its_inputs(server: Server, lifecycle_job: dict):
     job = lifecycle_job
     assert re.fullmatch(r"[0-9a-f]{32}", job["id"])
-    assert job["name"] == "lifecycle" and job["styles"] == ["my_ink"]
+    assert job["name"] == "lifecycle" and job["styles"] == ["my_ink", "mosaic"]
     assert job["state"] in ("queued", "running") and job["progress"] == 0.0
     assert job["error"] is None and job["has_colornet"] is False and job["metrics"] == {}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", job["created"])
@@ -109,7 +117,7 @@ def test_the_job_runs_to_the_end_with_progress_metrics_and_artifacts(
     server: Server, lifecycle_job: dict
 ):
     job_id = lifecycle_job["id"]
-    job, seen = server.watch(job_id)
+    job, seen = server.watch(job_id, timeout=400)
     assert job["state"] == "done", job
     fractions = [j["progress"] for j in seen]
     assert fractions == sorted(fractions)
@@ -124,12 +132,13 @@ def test_the_job_runs_to_the_end_with_progress_metrics_and_artifacts(
     assert previews and "report.json" not in previews[0]["artifacts"]
 
     assert job["stage"] == "done" and job["progress"] == 1.0 and job["error"] is None
-    for name in ["mesh.glb", "stylized_my_ink.glb", "preview.png", "report.json"]:
+    expected = ["mesh.glb", "stylized_my_ink.glb", "colornet_waves.glb", "preview.png"]
+    for name in [*expected, "report.json"]:
         assert name in job["artifacts"]
     assert not any(a == "run.json" or a.startswith("stages/") for a in job["artifacts"])
     report = server.request("GET", f"/jobs/{job_id}/artifacts/report.json").json()
     assert job["metrics"] == report and report["nerf"]["steps"] == 60
-    assert [s["glb"] for s in report["styles"]] == ["stylized_my_ink.glb"]
+    assert [s["glb"] for s in report["styles"]] == ["stylized_my_ink.glb", "stylized_mosaic.glb"]
 
     glb = server.request("GET", f"/jobs/{job_id}/artifacts/stylized_my_ink.glb")
     assert glb.status == 200 and glb.headers["content-type"] == "model/gltf-binary"
@@ -143,16 +152,9 @@ def test_the_job_runs_to_the_end_with_progress_metrics_and_artifacts(
 
 @pytest.mark.slow
 def test_apply_style_returns_a_glb_and_a_texture(
-    server: Server, tiny_capture_dir: Path, tmp_path: Path
+    server: Server, lifecycle_job: dict, tmp_path: Path
 ):
-    options = {**JOB_OPTIONS, "colornet": True, "colornet_steps": 60, "name": "colornet"}
-    parts = [
-        Part("capture_path", str(tiny_capture_dir)),
-        Part("builtin_style", "ink"),
-        Part("builtin_style", "mosaic"),
-        Part("options", json.dumps(options)),
-    ]
-    job = server.wait(server.submit(parts)["id"], timeout=400)
+    job = server.wait(lifecycle_job["id"], timeout=400)
     assert job["state"] == "done" and job["has_colornet"], job
     path = f"/jobs/{job['id']}/apply-style"
     glb = server.request("POST", path, parts=[Part("style", style_png("waves"), "w.png")])

@@ -77,6 +77,6 @@ def chamfer_distance(a: trimesh.Trimesh, b: trimesh.Trimesh, samples: int = 50_0
     rng = np.random.default_rng(0)
     points_a = a.sample(samples, seed=int(rng.integers(1 << 31)))
     points_b = b.sample(samples, seed=int(rng.integers(1 << 31)))
-    a_to_b = cKDTree(points_b).query(points_a)[0].mean()
-    b_to_a = cKDTree(points_a).query(points_b)[0].mean()
+    a_to_b = cKDTree(points_b).query(points_a, workers=-1)[0].mean()
+    b_to_a = cKDTree(points_a).query(points_b, workers=-1)[0].mean()
     return float((a_to_b + b_to_a) / 2.0)
