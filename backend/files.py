@@ -36,6 +36,21 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
 
 
+def write_gif(path: Path, frames: list[np.ndarray], seconds_per_frame: float = 0.1) -> None:
+    """RGB float frames in [0, 1] as a looping GIF (a turntable)."""
+    images = [
+        Image.fromarray((np.clip(f, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)) for f in frames
+    ]
+
+    def save(tmp: Path) -> None:
+        duration = int(seconds_per_frame * 1000)
+        images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0
+        )
+
+    atomic_write(path, save)
+
+
 def sha256_of(path: Path) -> str:
     """Hex SHA-256 of a file, read in blocks (weights files are tens of MB)."""
     digest = hashlib.sha256()

@@ -90,10 +90,15 @@ class FramePixels:
         """Only the pixels at ``index`` (positions in this set) from now on."""
         return dataclasses.replace(self, ids=self.ids[index])
 
+    def frame_of(self, index: torch.Tensor) -> torch.Tensor:
+        """Which frame (its position in the list this set was made of) each pixel at
+        ``index`` belongs to."""
+        return torch.searchsorted(self.frame_start, self.ids[index].long(), right=True) - 1
+
     def take(self, index: torch.Tensor) -> Rays:
         """The rays and float32 RGBA of the pixels at ``index`` (positions in this set)."""
         flat = self.ids[index].long()
-        frame = torch.searchsorted(self.frame_start, flat, right=True) - 1
+        frame = self.frame_of(index)
         local = self.model_start[frame] + flat - self.frame_start[frame]
         dirs = torch.einsum("nij,nj->ni", self.rotations[frame], self.camera_dirs[local])
         dirs = dirs / dirs.norm(dim=-1, keepdim=True)

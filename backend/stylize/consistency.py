@@ -83,6 +83,14 @@ def arc_consistency(
 ) -> Consistency:
     """Warp RMSE and LPIPS of a textured mesh over the arc's views."""
     frames = [render(rasterizer, mesh, texture, c, SUPERSAMPLE) for c in arc]
+    return frames_consistency(frames, arc, judge)
+
+
+@torch.no_grad()
+def frames_consistency(frames: list[Frame], arc: list[Camera], judge: Judge) -> Consistency:
+    """Warp RMSE and LPIPS of any images over the arc's views, each frame's image warped
+    through its surface points: a mesh's renders, or a NeRF's or a 2D network's images
+    of the same views laid on the mesh's geometry."""
 
     def both_ways(i: int, j: int) -> tuple[float, float]:
         scores = []

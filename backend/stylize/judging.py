@@ -91,6 +91,15 @@ class HeldoutJudge:
         """Figures of ``texture`` (on ``mesh`` when the geometry moved) for ``style``
         (None: content only)."""
         images, masks = self.renders(texture, mesh)
+        return self.evaluate_images(images, style, masks)
+
+    @torch.no_grad()
+    def evaluate_images(
+        self, images: torch.Tensor, style: np.ndarray | None, masks: torch.Tensor | None = None
+    ) -> JudgeFigures:
+        """Figures of any images (V, H, W, 3) of the judge's cameras: a 2D network's or a
+        NeRF's, over the head's pixels ``masks`` (default: the unstylized head's)."""
+        masks = self.masks if masks is None else masks
         content = self.judge.perceptual_distance(images, self.original_images, masks * self.masks)
         if style is None:
             return JudgeFigures(None, None, content)

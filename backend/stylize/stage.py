@@ -18,10 +18,13 @@ import torch
 
 from backend.captures import Capture
 from backend.errors import CheckpointError
-from backend.files import write_json
+from backend.files import write_gif, write_json
 from backend.mesh.glb import GltfExport, read_glb, write_glb
 from backend.mesh.textured import TexturedMesh
+from backend.methods.base import Method, MethodContext
+from backend.methods.choice import HYBRID, build_method
 from backend.nerf.field import VoxelField
+from backend.nerf.model import NerfModel
 from backend.pretrained.networks import Backbone, FeatureExtractor
 from backend.style.builtin import BUILTIN_STYLES
 from backend.style.encoder import STAT_LAYERS
@@ -65,7 +68,9 @@ def read_record(path: Path) -> dict[str, object]:
 
 @dataclass
 class StyleStage:
-    """Stage-2 optimizations of one run, sharing one :class:`Stylizer` built on demand."""
+    """Stage 2 of one run: each style through the run's ``method`` (hybrid: the texture
+    optimization), sharing one :class:`Stylizer` built on demand, whose judge and
+    consistency arc measure every method."""
 
     mesh: TexturedMesh
     capture: Capture
@@ -76,15 +81,32 @@ class StyleStage:
     device: torch.device
     resume: bool
     export: GltfExport = dataclasses.field(default_factory=GltfExport)
+    method: str = HYBRID
+    nerf: NerfModel | None = None
+    download: bool = True
     _stylizer: Stylizer | None = None
+    _method: Method | None = None
 
     def weights_record(self) -> dict[str, object]:
         """Which networks and weights made the results (``vgg19``: for old readers)."""
         return weights_record(self.backbone, self.judge)
 
     def with_settings(self, settings: StylizeSettings) -> StyleStage:
-        """The same run's stage with other stage-2 settings (and its own stylizer)."""
-        return dataclasses.replace(self, settings=settings, _stylizer=None)
+        """The same run's hybrid stage with other stage-2 settings (and its own
+        stylizer): the colour net learns from textures the hybrid method optimized."""
+        return dataclasses.replace(
+            self, settings=settings, method=HYBRID, _stylizer=None, _method=None
+        )
+
+    @property
+    def runner(self) -> Method:
+        """The run's method on this stage's head (built on first use)."""
+        if self._method is None:
+            context = MethodContext(
+                self.mesh, self.capture, self.nerf, self.stylizer, self.device, self.download
+            )
+            self._method = build_method(self.method, context)
+        return self._method
 
     @property
     def stylizer(self) -> Stylizer:
@@ -112,16 +134,26 @@ class StyleStage:
         """The stylized mesh of one style and its report section (read back if finished)."""
         if self.resume and record.is_file() and glb.is_file():
             return read_glb(glb)[0], read_record(record)
-        result = self.stylizer.stylize(
+        result = self.runner.stylize(
             name,
             image,
             lambda done, total, loss: report(done / total, f"step {done}/{total}"),
             evaluate,
         )
         settings = {k: getattr(self.settings, k) for k in self.settings.__dataclass_fields__}
-        extras = {"style": name, "settings": settings, "weights": self.weights_record()}
+        extras = {
+            "style": name,
+            "method": self.method,
+            "settings": settings,
+            "weights": self.weights_record(),
+        }
         write_glb(result.mesh, glb, extras, self.export)
         summary = {**result.summary(), "glb": glb.name}
+        frames = getattr(result, "turntable", None)
+        if frames:
+            gif = glb.with_name(f"turntable_{name}.gif")
+            write_gif(gif, frames)
+            summary["turntable"] = gif.name
         write_json(record, summary)
         return result.mesh, summary
 

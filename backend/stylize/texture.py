@@ -24,15 +24,23 @@ from backend.pretrained.networks import Backbone, FeatureExtractor
 from backend.style.colour import ColourStats, transfer_colours
 from backend.style.judge import Judge
 from backend.style.losses import content_loss, total_variation
-from backend.stylize.consistency import Consistency, arc_consistency, consistency_arc
+from backend.stylize.consistency import (
+    SUPERSAMPLE,
+    Consistency,
+    arc_consistency,
+    consistency_arc,
+    frames_consistency,
+)
 from backend.stylize.judging import HeldoutJudge, JudgeFigures
 from backend.stylize.offsets import VertexOffsets
 from backend.stylize.terms import FeatureStyleTerm, StyleTerm
 from backend.stylize.views import (
+    Frame,
     MeshTensors,
     ViewRaster,
     random_views,
     rasterize_view,
+    render,
     shade,
 )
 from backend.stylize.volume_texture import TexelPoints, VolumePyramid
@@ -169,6 +177,7 @@ class Stylizer:
         self.original = torch.tensor(mesh.texture, device=device)
         self.heldout = HeldoutJudge(judge, rasterizer, self.tensors, self.original, capture)
         self._unstylized: Consistency | None = None
+        self._arc_frames: list[Frame] | None = None
         with torch.no_grad():
             self.original_features = [
                 self._features(self._render(self.original, i), settings.content_layers)
@@ -388,13 +397,28 @@ class Stylizer:
     ) -> Evaluation:
         """The judge's figures and the consistency of a texture (on ``tensors`` when the
         geometry moved), with the unstylized head's consistency (measured once)."""
-        if self._unstylized is None:
-            self._unstylized = self.consistency(self.original)
         return Evaluation(
             self.heldout.evaluate(texture, style, tensors),
             self.consistency(texture, tensors),
-            self._unstylized,
+            self.unstylized_consistency(),
         )
+
+    def unstylized_consistency(self) -> Consistency:
+        """The unstylized head's consistency: every result's baseline (measured once)."""
+        if self._unstylized is None:
+            self._unstylized = frames_consistency(self.arc_frames(), self.arc, self.judge)
+        return self._unstylized
+
+    @torch.no_grad()
+    def arc_frames(self) -> list[Frame]:
+        """The unstylized head's supersampled renders of the consistency arc (made once):
+        their surface points carry any other images of those views through the warps."""
+        if self._arc_frames is None:
+            self._arc_frames = [
+                render(self.rasterizer, self.tensors, self.original, c, SUPERSAMPLE)
+                for c in self.arc
+            ]
+        return self._arc_frames
 
 
 def _relative_content(ours: dict[str, torch.Tensor], original: dict[str, torch.Tensor]):

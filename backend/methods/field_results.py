@@ -1,0 +1,50 @@
+"""What the methods that end in a radiance field share: their colour baked onto the
+stage-2 mesh, their figures from the field's own renders, and a turntable."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from backend.mesh.bake import bake_texture
+from backend.mesh.visibility import visible_vertices
+from backend.methods.base import MethodContext
+from backend.methods.evaluate import evaluate_images
+from backend.nerf.model import NerfModel
+from backend.stylize.judging import judge_cameras
+from backend.stylize.texture import Evaluation
+from backend.stylize.views import orbit_views
+
+TURNTABLE_FRAMES = 24
+TURNTABLE_SIZE = 192
+
+
+@torch.no_grad()
+def baked_texture(context: MethodContext, model: NerfModel) -> np.ndarray:
+    """The field's view-independent colour on the head's texture, as stage 2 bakes the
+    unstylized field (unseen surface continued from the seen)."""
+    mesh, capture = context.mesh, context.capture
+    seen = visible_vertices(mesh.vertices, mesh.faces, [f.camera for f in capture.train])
+    size = mesh.texture.shape[0]
+    return bake_texture(
+        model.field, capture.box, mesh.vertices, mesh.faces, mesh.uvs, size, seen.seen
+    )
+
+
+def field_evaluation(
+    context: MethodContext, model: NerfModel, style: np.ndarray
+) -> tuple[Evaluation, torch.Tensor]:
+    """The figures of the field's renders of the judge's cameras and the arc, and those
+    judge images."""
+    stylizer = context.stylizer
+    judge_images = torch.stack(
+        [torch.tensor(model.render(c)) for c in judge_cameras(context.capture)]
+    )
+    arc_images = [torch.tensor(model.render(c)) for c in stylizer.arc]
+    return evaluate_images(stylizer, judge_images, arc_images, style), judge_images
+
+
+def turntable(context: MethodContext, model: NerfModel) -> list[np.ndarray]:
+    """Frames of a full turn around the head, rendered from the field."""
+    cameras = orbit_views(context.capture, TURNTABLE_FRAMES, TURNTABLE_SIZE, 360.0 * 23 / 24)
+    return [model.render(c) for c in cameras]

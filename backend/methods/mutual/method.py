@@ -1,0 +1,55 @@
+"""``--method mutual``: StylizedNeRF's mutual learning on the run's field, its result
+baked onto the stage-2 mesh like the others, with a turntable of the stylized NeRF."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from backend.errors import BackendError
+from backend.methods.base import MethodContext, MethodResult, Progress
+from backend.methods.field_results import baked_texture, field_evaluation, turntable
+from backend.methods.mutual.learner import MutualConfig, MutualLearner
+
+
+class Mutual:
+    """``--method mutual``."""
+
+    name = "mutual"
+
+    def __init__(self, context: MethodContext, config: MutualConfig | None = None):
+        if context.nerf is None:
+            raise BackendError("mutual learning needs the stage-1 field")
+        self.context = context
+        self.config = config or MutualConfig()
+
+    def stylize(
+        self,
+        name: str,
+        style: np.ndarray,
+        progress: Progress | None = None,
+        evaluate: bool = True,
+    ) -> MethodResult:
+        started = time.perf_counter()
+        ctx = self.context
+        learner = MutualLearner(ctx.nerf, ctx.capture, ctx.network, [style], self.config)
+        history = learner.learn(progress)
+        model = learner.result(0)
+        texture = baked_texture(ctx, model)
+        evaluation, images = field_evaluation(ctx, model, style) if evaluate else (None, None)
+        details = {
+            "rounds": self.config.rounds,
+            "mimic_loss": [round(h["mimic"], 5) for h in history],
+            "stylizer_disagreement": [round(h["consistency"], 5) for h in history],
+        }
+        return MethodResult(
+            name,
+            self.name,
+            ctx.mesh.with_texture(texture),
+            evaluation,
+            time.perf_counter() - started,
+            details,
+            images,
+            turntable(ctx, model) if evaluate else None,
+        )

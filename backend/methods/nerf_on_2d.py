@@ -1,0 +1,65 @@
+"""The NeRF-on-2D baseline: the stage-1 field's colour retrained on the capture's views
+stylized one by one by the 2D network, density frozen (backend/nerf/recolour.py).
+
+The field averages the views' disagreements, which blurs the strokes: the failure the
+StylizedNeRF paper names. Its figures are the retrained field's own renders of the
+judge's cameras and the consistency arc; for Blender the field's colour is baked onto
+the stage-2 mesh as stage 2 bakes the unstylized field.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from backend.captures import Frame
+from backend.errors import BackendError
+from backend.methods.base import MethodContext, MethodResult, Progress
+from backend.methods.field_results import baked_texture, field_evaluation
+from backend.methods.views2d import training_contents
+from backend.nerf.recolour import RecolourConfig, recolour
+
+
+class NerfOn2D:
+    """``--method nerf-on-2d``."""
+
+    name = "nerf-on-2d"
+
+    def __init__(self, context: MethodContext, config: RecolourConfig | None = None):
+        if context.nerf is None:
+            raise BackendError("nerf-on-2d needs the stage-1 field")
+        self.context = context
+        self.config = config or RecolourConfig()
+
+    def stylize(
+        self,
+        name: str,
+        style: np.ndarray,
+        progress: Progress | None = None,
+        evaluate: bool = True,
+    ) -> MethodResult:
+        started = time.perf_counter()
+        ctx = self.context
+        frames = self._stylized_frames(ctx.network.style_vector(style))
+        model = recolour(ctx.nerf, frames, self.config, progress)
+        texture = baked_texture(ctx, model)
+        evaluation, images = field_evaluation(ctx, model, style) if evaluate else (None, None)
+        seconds = time.perf_counter() - started
+        details = {"recolour_steps": self.config.steps}
+        mesh = ctx.mesh.with_texture(texture)
+        return MethodResult(name, self.name, mesh, evaluation, seconds, details, images)
+
+    @torch.no_grad()
+    def _stylized_frames(self, vector: torch.Tensor) -> list[Frame]:
+        """The training views with their photos (over white) stylized one at a time;
+        alpha, where the capture has it, stays."""
+        network, out = self.context.network, []
+        photos, masks = training_contents(self.context.capture, network.device)
+        for frame, photo, mask in zip(self.context.capture.train, photos, masks, strict=True):
+            styled = network(photo[None], vector, mask[None])[0].cpu().numpy()
+            rgba = np.concatenate([styled, frame.rgba[..., 3:]], axis=-1).astype(np.float32)
+            out.append(replace(frame, rgba=rgba))
+        return out
