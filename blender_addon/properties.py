@@ -95,6 +95,16 @@ class StylizeSettings(bpy.types.PropertyGroup):
         name="Style Control Steps", description="0: the preset's", default=0, min=0
     )
     max_side: IntProperty(name="Max Side", description="0: the backend's", default=0, min=0)
+    method: EnumProperty(
+        name="Method",
+        items=(
+            ("hybrid", "Hybrid", "Texture optimized through the mesh: consistent from every side"),
+            ("mutual", "Mutual (StylizedNeRF)", "A NeRF and a 2D stylizer trained together"),
+            ("per-view", "Per View (2D)", "Each view stylized on its own (inconsistent baseline)"),
+            ("nerf-on-2d", "NeRF on 2D", "The NeRF's colour retrained on 2D-stylized views"),
+        ),
+        default="hybrid",
+    )
     material: EnumProperty(
         name="Material",
         items=(

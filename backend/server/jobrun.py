@@ -122,5 +122,6 @@ def _request(spec: JobSpec, job_dir: Path, offline: bool, clip_weights: Path | N
         texture_size=options.texture_size,
         face_budget=options.face_budget,
         prompt=options.prompt,
+        method=options.method,
         clip_weights=clip_weights if options.prompt is not None else None,
     )

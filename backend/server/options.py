@@ -14,6 +14,7 @@ from backend.device import DEVICE_CHOICES
 from backend.errors import BackendError
 from backend.files import write_json
 from backend.mesh.glb import FACE_BUDGETS, MATERIALS, TEXTURE_SIZES
+from backend.methods.choice import HYBRID, METHODS
 from backend.nerf.config import PRESETS
 from backend.pretrained.networks import IMAGENET
 from backend.pretrained.registry import FEATURE_NETWORKS, WEIGHT_CHOICES
@@ -41,7 +42,8 @@ class JobOptions:
     the style losses' network as ``run`` does (``weights: "random"`` only to debug);
     ``material``, ``texture_size`` and ``face_budget`` are ``run``'s export choices.
     ``prompt`` adds a CLIP edit (``run --prompt``) with the service's CLIP weights; a job
-    with a prompt needs no style image.
+    with a prompt needs no style image. ``method`` chooses the stylization method as
+    ``run --method`` does.
     """
 
     preset: str = "fast"
@@ -60,6 +62,7 @@ class JobOptions:
     texture_size: int | None = None
     face_budget: int | None = None
     prompt: str | None = None
+    method: str = HYBRID
 
     @classmethod
     def parse(cls, text: str | None, max_image_side: int) -> JobOptions:
@@ -92,6 +95,7 @@ class JobOptions:
         _choice("features", self.features, FEATURE_NETWORKS)
         _choice("weights", self.weights, WEIGHT_CHOICES)
         _choice("material", self.material, MATERIALS)
+        _choice("method", self.method, METHODS)
         if self.texture_size is not None:
             _choice("texture_size", self.texture_size, TEXTURE_SIZES)
         if self.face_budget is not None:
