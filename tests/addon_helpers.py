@@ -550,8 +550,8 @@ def _press(operator) -> dict:
 
 def prompt_requests(capture: str, glb: str, png: str) -> dict:
     """Against a recording stand-in backend: Stylize with neither style nor prompt, then
-    with a prompt alone; import a head and apply a prompt with its style control; and the
-    headless script's options for a prompt."""
+    with a prompt alone (and the mutual method); import a head and apply a prompt with its
+    style control; and the headless script's options for a prompt."""
     import bpy
 
     mod = addon()
@@ -560,7 +560,7 @@ def prompt_requests(capture: str, glb: str, png: str) -> dict:
     settings = bpy.context.scene.stylized_heads
     settings.source, settings.folder = "FOLDER", capture
     refused = _press(bpy.ops.stylized_heads.stylize)
-    settings.prompt = "  a bronze statue "
+    settings.prompt, settings.method = "  a bronze statue ", "mutual"
     submitted = _press(bpy.ops.stylized_heads.stylize)
     collection = mod.importer.import_results([Path(glb)], "f" * 32, "my job", backend.url)
     head = next(o for o in collection.objects if o.type == "MESH")
@@ -584,6 +584,7 @@ def _headless_prompt(capture: str) -> dict:
     """The headless script's job options and backend command for a prompt alone."""
     batch = importlib.import_module(f"{ADDON}.batch")
     args = ["--capture", capture, "--out", "x.blend", "--prompt", " a bronze statue "]
+    args += ["--method", "per-view"]
     parsed = batch.parse([*args, "--clip-weights", "/weights/clip"])
     try:
         batch.parse(["--capture", capture, "--out", "x.blend"])

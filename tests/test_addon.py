@@ -194,6 +194,8 @@ def test_a_prompt_alone_makes_a_job_and_the_style_control_sends_a_prompt(home, t
     assert sorted(names) == ["capture_path", "options"]
     options = json.loads(dict(job["fields"])["options"])
     assert options["prompt"] == "a bronze statue" and options["colornet"] is True
+    assert options["method"] == "mutual"
+    assert ["prop", "method"] in seen["panels"]["STYLIZED_HEADS_PT_options"]
 
     assert apply["path"] == f"/jobs/{'f' * 32}/apply-style"
     fields = dict(apply["fields"])
@@ -206,6 +208,7 @@ def test_a_prompt_alone_makes_a_job_and_the_style_control_sends_a_prompt(home, t
 
     headless = seen["headless"]
     assert headless["options"]["prompt"] == "a bronze statue" and headless["no_style_refused"]
+    assert headless["options"]["method"] == "per-view"
     assert headless["command"].endswith(" --clip-weights /weights/clip")
 
 
