@@ -17,7 +17,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from backend.captures import load_capture
+from backend.captures import Capture, load_capture
+from backend.captures.from_photos import PhotosRequest, capture_from_photos
+from backend.captures.photos import is_photo_folder, read_photo_folder
 from backend.device import resolve_device
 from backend.errors import BackendError
 from backend.files import write_json, write_png
@@ -64,6 +66,8 @@ __all__ = ["Progress", "RunRequest", "Style", "run_pipeline", "style_from_file"]
 # Stage records (each stage's report section), written after the stage's artifacts, so
 # that their presence marks the stage as finished when a run resumes.
 STAGES = "stages"
+# Where a run given a folder of photos writes the capture estimated from them.
+PHOTO_CAPTURE = "capture"
 
 PRESET_COLORNET = {"fast": ColorNetConfig(), "quality": ColorNetConfig(steps=3000)}
 PRESET_TRAINING_STYLES = {
@@ -216,11 +220,13 @@ def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> d
     """Run every stage (skipping finished ones when resuming) and write report.json last."""
     started = time.perf_counter()
     device = resolve_device(request.device)
-    capture = load_capture(request.capture, max_side=request.max_side)
+    photos = is_photo_folder(Path(request.capture))
+    capture = _checked_input(request, photos)
     backbone, judge = load_networks(request, device)
     clip = _load_clip(request, device)
     styles = unique_names(request.styles)
     stages = [
+        *(["cameras"] if photos else []),
         "nerf",
         "mesh",
         "stylize",
@@ -231,6 +237,8 @@ def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> d
     plan = RunPlan(stages, progress)
     request.out.mkdir(parents=True, exist_ok=True)
     _check_record(request)
+    if capture is None:
+        capture = load_capture(_cameras(request, plan), max_side=request.max_side)
     nerf = _nerf(request, capture, device, plan)
     mesh, mesh_summary = _mesh(request, capture, nerf, plan)
     stage = _style_stage(request, capture, mesh, nerf, backbone, judge, device)
@@ -270,6 +278,31 @@ def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> d
     write_json(request.out / "report.json", report)
     plan.report("report", 1.0, "done")
     return report
+
+
+def _checked_input(request: RunRequest, photos: bool) -> Capture | None:
+    """The capture, loaded and checked before anything is written; for a folder of
+    photos only the photos are checked here (None: their cameras come first)."""
+    if photos:
+        read_photo_folder(Path(request.capture))
+        return None
+    return load_capture(request.capture, max_side=request.max_side)
+
+
+def _cameras(request: RunRequest, plan: RunPlan) -> Path:
+    """The capture folder estimated from the photos (by capture-from-photos) in the run's
+    output folder, or the one an earlier run estimated when resuming."""
+    folder = request.out / PHOTO_CAPTURE
+    if request.resume and (folder / "transforms.json").is_file():
+        plan.report("cameras", 1.0, "cameras: already estimated")
+        return folder
+    message = f"cameras: estimating them from the photos in {request.capture} (COLMAP)"
+    print(message, flush=True)
+    plan.report("cameras", 0.0, message)
+    return capture_from_photos(
+        PhotosRequest(Path(request.capture), folder, overwrite=True),
+        lambda p: plan.report("cameras", p.fraction, f"cameras: {p.message}"),
+    )
 
 
 def _load_clip(request: RunRequest, device: torch.device) -> Clip | None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 STAGE_WEIGHTS = {
+    "cameras": 0.1,
     "nerf": 0.5,
     "mesh": 0.1,
     "stylize": 0.3,

@@ -53,7 +53,12 @@ class StylizeSettings(bpy.types.PropertyGroup):
         name="Capture",
         items=(
             ("CAMERAS", "Selected Cameras", "The selected cameras, each with its image"),
-            ("FOLDER", "Capture Folder", "A transforms.json capture folder on disk"),
+            (
+                "FOLDER",
+                "Capture Folder",
+                "A transforms.json capture folder, or a folder of photos (the backend "
+                "estimates their cameras with COLMAP)",
+            ),
             ("MESH", "Render Selected Mesh", "Render views of the active mesh with Cycles"),
         ),
         default="CAMERAS",

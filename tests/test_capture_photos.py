@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,13 @@ from backend.captures.alignment import (
     upright_similarity,
 )
 from backend.captures.from_photos import CAMERA_DISTANCE, PhotosRequest, capture_from_photos
-from backend.captures.photos import read_photo_folder
+from backend.captures.photos import is_photo_folder, read_photo_folder
 from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
 from backend.errors import BackendError, CaptureError
+from backend.pipeline import RunRequest, Style, run_pipeline
+from backend.server.submit import _validate_capture
+from backend.server.uploads import UploadError
+from backend.style.builtin import BUILTIN_STYLES
 from tests.helpers import look_at, ring_poses
 
 # The rendered set: 40 views at 256 px, 4 samples per pixel (grain on the head, none on
@@ -214,6 +219,28 @@ def test_unrelated_photos_are_refused_saying_how_many_registered(tmp_path: Path)
     assert "10 (p00.png, p01.png, p02.png and 7 more) share under 15 verified" in lines[0]
     assert "features: SIFT on 10 photos" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+def test_run_given_photos_estimates_cameras_first_and_stops_cleanly_on_bad_ones(
+    tmp_path: Path,
+):
+    """A folder of photos goes to ``run`` (and to the service and the add-on, which run
+    the pipeline) as it is: its cameras are estimated into the run's folder first."""
+    pytest.importorskip("pycolmap", reason="pip install -e '.[photos]'")
+    photos = tmp_path / "photos"
+    _write_photos(photos, 10, size=(160, 120))
+    assert is_photo_folder(photos) and not is_photo_folder(tmp_path)
+    out = tmp_path / "out"
+    request = RunRequest(photos, [Style("ink", BUILTIN_STYLES["ink"](64))], out)
+    events = []
+    with pytest.raises(CaptureError, match="for only 0 of 10 photos"):
+        run_pipeline(replace(request, download_weights=False), events.append)
+    assert events[0].stage == "cameras" and "COLMAP" in events[0].message
+    assert sorted(p.name for p in out.iterdir()) == ["run.json"]
+    few = tmp_path / "few"
+    _write_photos(few, 3)
+    with pytest.raises(UploadError, match="capture: few: 3 JPEG or PNG photos; at least 8"):
+        _validate_capture(few, str(few), "few")
 
 
 @pytest.fixture(scope="module")

@@ -117,7 +117,8 @@ def _split_specs(root: Path) -> tuple[list[FrameSpec], list[FrameSpec], list[Tra
     if not single.is_file():
         raise CaptureError(
             f"{root}: no transforms.json or transforms_train.json; "
-            "is this a NeRF / instant-ngp / nerfstudio capture folder?"
+            "is this a NeRF / instant-ngp / nerfstudio capture folder? (for a folder of "
+            "photos: python -m backend capture-from-photos, or give it to run directly)"
         )
     data = read_transforms(single, root)
     if not data.frames:

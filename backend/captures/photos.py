@@ -41,6 +41,14 @@ class PhotoSet:
     ignored: list[str]  # files that are not JPEG or PNG photos
 
 
+def is_photo_folder(folder: Path) -> bool:
+    """A folder of photos with no camera file: what ``run`` and the service give to
+    capture-from-photos before anything else."""
+    if not folder.is_dir() or any(folder.glob("transforms*.json")):
+        return False
+    return any(p.suffix.lower() in PHOTO_SUFFIXES for p in folder.iterdir() if p.is_file())
+
+
 def read_photo_folder(folder: Path, min_photos: int = MIN_PHOTOS) -> PhotoSet:
     """The folder's photos, checked; raises :class:`CaptureError` with the reason."""
     if not folder.is_dir():

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from backend.captures import load_capture
+from backend.captures.photos import is_photo_folder, read_photo_folder
 from backend.device import resolve_device
 from backend.errors import BackendError
 from backend.files import write_png
@@ -122,8 +123,13 @@ def _capture(
 
 
 def _validate_capture(root: Path, shown: str, label: str) -> None:
+    """A capture folder as the pipeline loads it; a folder of photos as
+    capture-from-photos reads it (the job estimates its cameras first)."""
     try:
-        load_capture(root, max_side=VALIDATE_SIDE)
+        if is_photo_folder(root):
+            read_photo_folder(root)
+        else:
+            load_capture(root, max_side=VALIDATE_SIDE)
     except BackendError as exc:
         raise UploadError(f"capture: {str(exc).replace(shown, label)}") from exc
 
