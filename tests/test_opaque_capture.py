@@ -1,5 +1,5 @@
 """Captures without alpha or masks (photos): the room goes to the background shells, the
-head to the field, and a saved field renders the same room again."""
+head to the field and to the mesh, and a saved field renders the same room again."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import trimesh
 from PIL import Image
 from scipy import ndimage
 
 from backend.captures import load_capture
 from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
+from backend.mesh.stage import MeshSettings, run_mesh_stage
 from backend.nerf.background import Background
 from backend.nerf.checkpoint import load_model, save_model
 from backend.nerf.config import NerfConfig
@@ -56,6 +58,16 @@ def test_the_head_goes_to_the_field_and_the_room_to_the_shells(room_capture, tmp
         # went to the background: 5% of the pixels stayed opaque, only the hair.
         assert opacity[inner].mean() > 0.6
         assert opacity[outer].mean() < 0.1
+    # The mesh holds the head and nothing of the room. The solid is carved by the depth
+    # where each ray's opacity first reaches 0.1: carved by the mean depth, which falls
+    # behind the skin in a field trained without the distortion loss, the head lost its
+    # back (Chamfer 5.7% of the diagonal here against 2.8%; 3.0% against 0.52% at 128 px).
+    mesh = run_mesh_stage(model, capture, MeshSettings(face_budget=5000, texture_size=256))
+    truth = trimesh.load(capture.gt_mesh_path, force="mesh").bounds
+    margin = 0.1 * np.linalg.norm(truth[1] - truth[0])
+    assert (mesh.mesh.vertices.min(0) > truth[0] - margin).all()
+    assert (mesh.mesh.vertices.max(0) < truth[1] + margin).all()
+    assert mesh.chamfer_rel_diag < 0.04
     save_model(model, CONFIG, tmp_path / "nerf")
     loaded, _ = load_model(tmp_path / "nerf", CPU)
     camera = capture.heldout[0].camera

@@ -114,9 +114,10 @@ def _depth_hull(
 ) -> np.ndarray:
     """Solid (lattice dims, bool) from the views' silhouettes and NeRF depths, carved on
     a coarse lattice and upsampled: the solid only closes what no camera saw, the
-    surface detail comes from the density."""
+    surface detail comes from the density. Each view carves up to where its rays first
+    meet the subject (``front``), never past it."""
     coarse = GridGeometry.covering(lattice.low, lattice.high, CARVE_SIDE)
     subset = dataclasses.replace(capture, train=frames, heldout=[])
-    solid = carve(subset, coarse, [r.depth for r in renders]).float()[None, None]
+    solid = carve(subset, coarse, [r.front for r in renders]).float()[None, None]
     fine = F.interpolate(solid, size=lattice.dims, mode="trilinear", align_corners=True)
     return (fine[0, 0] > 0.5).numpy()

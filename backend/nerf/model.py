@@ -18,11 +18,13 @@ from backend.nerf.sampler import Sampler
 @dataclass(frozen=True)
 class Rendering:
     """One view: RGB over the evaluation background, opacity, and depth along each ray
-    in normalized units (inf where the ray meets nothing opaque)."""
+    in normalized units (inf where the ray meets nothing opaque); ``front``: the depth by
+    which each ray's opacity reaches 0.1 (inf where it never does), where carving stops."""
 
     rgb: np.ndarray
     opacity: np.ndarray
     depth: np.ndarray
+    front: np.ndarray
 
 
 @dataclass
@@ -54,6 +56,7 @@ class NerfModel:
             out.rgb.clamp(0, 1).view(k.height, k.width, 3).cpu().numpy(),
             opacity.cpu().numpy(),
             depth.cpu().numpy(),
+            out.front.view(k.height, k.width).cpu().numpy(),
         )
 
     @property
