@@ -15,7 +15,12 @@ import torch
 
 from backend.captures import Camera, Capture
 from backend.style.judge import Judge, StyleFigures
-from backend.stylize.views import MeshTensors, render
+from backend.stylize.views import (
+    MeshTensors,
+    rasterize_supersampled,
+    render,
+    shade_supersampled,
+)
 
 JUDGE_SIZE = 256
 JUDGE_SUPERSAMPLE = 2
@@ -68,6 +73,10 @@ class HeldoutJudge:
     ):
         self.judge, self.rasterizer, self.mesh = judge, rasterizer, mesh
         self.cameras = judge_cameras(capture)
+        # The head's views rasterized once: each result only textures them again.
+        self.views = [
+            rasterize_supersampled(rasterizer, mesh, c, JUDGE_SUPERSAMPLE) for c in self.cameras
+        ]
         self.original_images, self.masks = self.renders(original)
         self.original_statistics = judge.statistics(self.original_images, self.masks)
 
@@ -76,10 +85,15 @@ class HeldoutJudge:
         self, texture: torch.Tensor, mesh: MeshTensors | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (V, H, W, 3) and head masks (V, H, W) on the judge's device."""
-        frames = [
-            render(self.rasterizer, mesh or self.mesh, texture, c, JUDGE_SUPERSAMPLE)
-            for c in self.cameras
-        ]
+        if mesh is None:
+            frames = [
+                shade_supersampled(self.rasterizer, v, self.mesh.faces, texture, JUDGE_SUPERSAMPLE)
+                for v in self.views
+            ]
+        else:
+            frames = [
+                render(self.rasterizer, mesh, texture, c, JUDGE_SUPERSAMPLE) for c in self.cameras
+            ]
         device = self.judge.device
         images = torch.stack([f.image for f in frames]).to(device)
         return images, torch.stack([f.coverage for f in frames]).to(device)

@@ -156,11 +156,27 @@ def render(
     counts as covered only when all its samples are, and its surface point is the mean
     of its samples' points.
     """
-    if supersample <= 1:
-        return shade(rasterizer, rasterize_view(rasterizer, mesh, camera), mesh.faces, texture)
+    view = rasterize_supersampled(rasterizer, mesh, camera, supersample)
+    return shade_supersampled(rasterizer, view, mesh.faces, texture, supersample)
+
+
+def rasterize_supersampled(
+    rasterizer, mesh: MeshTensors, camera: Camera, supersample: int
+) -> ViewRaster:
+    """The view rasterized at ``supersample`` times its resolution: what :func:`render`
+    needs of the geometry, kept by callers that texture one view many times."""
     k = camera.intrinsics
     fine = Camera(k.resized(k.width * supersample, k.height * supersample), camera.c2w)
-    frame = shade(rasterizer, rasterize_view(rasterizer, mesh, fine), mesh.faces, texture)
+    return rasterize_view(rasterizer, mesh, fine if supersample > 1 else camera)
+
+
+def shade_supersampled(
+    rasterizer, view: ViewRaster, faces: torch.Tensor, texture: torch.Tensor, supersample: int
+) -> Frame:
+    """A view from :func:`rasterize_supersampled`, textured and box filtered down."""
+    frame = shade(rasterizer, view, faces, texture)
+    if supersample <= 1:
+        return frame
     image = _box(frame.image, supersample)
     coverage = _box(frame.coverage[..., None], supersample)[..., 0]
     points = _box(frame.points * frame.coverage[..., None], supersample)
