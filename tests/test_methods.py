@@ -56,6 +56,8 @@ def test_per_view_stylizes_each_view_and_is_inconsistent_across_them(context, tm
     result = PerView(context).stylize("strokes", style)
     summary = result.summary()
     assert summary["method"] == "per-view"
+    networks = [w["network"] for w in summary["stylizer_2d"]]
+    assert networks == ["magenta-arbitrary-predict", "magenta-arbitrary-transform"]
     # Each view's strokes are its own: warped into a neighbour 10 degrees away they
     # disagree by far more than the unstylized head's renders do (RMSE measured 0.19 /
     # 0.44 short / long against 0.0007 / 0.023 on this head).

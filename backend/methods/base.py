@@ -41,6 +41,10 @@ class MethodContext:
             self._network = Stylizer2D.load(self.device, self.download)
         return self._network
 
+    def network_record(self) -> list[dict[str, str]]:
+        """The 2D network's weights and where they came from, for the report."""
+        return [p.to_dict() for p in self.network.provenance]
+
 
 @dataclass(frozen=True)
 class MethodResult:

@@ -48,7 +48,7 @@ class NerfOn2D:
         texture = baked_texture(ctx, model)
         evaluation, images = field_evaluation(ctx, model, style) if evaluate else (None, None)
         seconds = time.perf_counter() - started
-        details = {"recolour_steps": self.config.steps}
+        details = {"recolour_steps": self.config.steps, "stylizer_2d": ctx.network_record()}
         mesh = ctx.mesh.with_texture(texture)
         return MethodResult(name, self.name, mesh, evaluation, seconds, details, images)
 

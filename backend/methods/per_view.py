@@ -64,7 +64,8 @@ class PerView:
             progress(2, 2, 0.0)
         seconds = time.perf_counter() - started
         mesh = ctx.mesh.with_texture(texture)
-        return MethodResult(name, self.name, mesh, evaluation, seconds, judge_images=images)
+        details = {"stylizer_2d": ctx.network_record()}
+        return MethodResult(name, self.name, mesh, evaluation, seconds, details, images)
 
     def _bake_cameras(self) -> list[Camera]:
         """Up to ``BAKE_VIEWS`` training cameras, spread out, at the judge's size."""

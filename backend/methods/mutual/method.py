@@ -42,6 +42,7 @@ class Mutual:
             "rounds": self.config.rounds,
             "mimic_loss": [round(h["mimic"], 5) for h in history],
             "stylizer_disagreement": [round(h["consistency"], 5) for h in history],
+            "stylizer_2d": ctx.network_record(),
         }
         return MethodResult(
             name,
