@@ -22,7 +22,7 @@ from tests.gltf_helpers import read_with_clients
 
 pytest.importorskip("bpy", reason="the add-on tests drive Blender's bpy module")
 
-TINY = {"steps": 60, "style_steps": 5}
+TINY = {"steps": 60, "style_steps": 5, "face_budget": 5000}
 
 
 def _serve_available() -> bool:
@@ -185,6 +185,8 @@ def test_headless_starts_the_backend_and_saves_a_blend(
         "5",
         "--max-side",
         "48",
+        "--faces",
+        "5000",
     ]
     done = subprocess.run(
         command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400, check=False

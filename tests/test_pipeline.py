@@ -14,7 +14,8 @@ from backend.style.builtin import BUILTIN_STYLES
 
 def _request(capture: Path, out: Path, **changes) -> RunRequest:
     styles = [Style(name, BUILTIN_STYLES[name](64)) for name in ("ink", "mosaic")]
-    options = {"steps": 60, "style_steps": 3, "download_weights": False, "device": "cpu"}
+    options = {"steps": 60, "style_steps": 3, "face_budget": 5000}
+    options |= {"download_weights": False, "device": "cpu"}
     return RunRequest(capture, styles, out, **{**options, **changes})
 
 

@@ -29,6 +29,7 @@ JOB_OPTIONS = {
     "name": "lifecycle",
     "colornet": True,
     "colornet_steps": 60,
+    "face_budget": 5000,
 }
 
 
@@ -44,7 +45,6 @@ def lifecycle_job(server: Server, tiny_capture_dir: Path) -> dict:
     parts = [
         Part("capture", zip_folder(tiny_capture_dir, top="head"), "head.zip"),
         Part("style", style_png("ink"), "my ink.png", "image/png"),
-        Part("builtin_style", "mosaic"),
         Part("options", json.dumps(JOB_OPTIONS)),
     ]
     return server.submit(parts)
@@ -53,7 +53,7 @@ def lifecycle_job(server: Server, tiny_capture_dir: Path) -> dict:
 def test_a_new_job_is_queued_with_its_inputs(server: Server, lifecycle_job: dict):
     job = lifecycle_job
     assert re.fullmatch(r"[0-9a-f]{32}", job["id"])
-    assert job["name"] == "lifecycle" and job["styles"] == ["my_ink", "mosaic"]
+    assert job["name"] == "lifecycle" and job["styles"] == ["my_ink"]
     assert job["state"] in ("queued", "running") and job["progress"] == 0.0
     assert job["error"] is None and job["has_colornet"] is False and job["metrics"] == {}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", job["created"])
@@ -138,7 +138,7 @@ def test_the_job_runs_to_the_end_with_progress_metrics_and_artifacts(
     assert not any(a == "run.json" or a.startswith("stages/") for a in job["artifacts"])
     report = server.request("GET", f"/jobs/{job_id}/artifacts/report.json").json()
     assert job["metrics"] == report and report["nerf"]["steps"] == 60
-    assert [s["glb"] for s in report["styles"]] == ["stylized_my_ink.glb", "stylized_mosaic.glb"]
+    assert [s["glb"] for s in report["styles"]] == ["stylized_my_ink.glb"]
 
     glb = server.request("GET", f"/jobs/{job_id}/artifacts/stylized_my_ink.glb")
     assert glb.status == 200 and glb.headers["content-type"] == "model/gltf-binary"

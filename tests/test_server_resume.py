@@ -18,7 +18,7 @@ import pytest
 
 from tests.server_helpers import Part, Server
 
-OPTIONS = {"steps": 60, "style_steps": 3}
+OPTIONS = {"steps": 60, "style_steps": 3, "face_budget": 5000}
 NERF_FILES = ["nerf/nerf.safetensors", "nerf/nerf.json", "nerf/result.json"]
 
 
