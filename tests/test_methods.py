@@ -98,12 +98,15 @@ def test_recolouring_fits_new_images_and_leaves_density_and_the_original_alone(c
     assert distance(recoloured) < 0.6 * distance(model)
 
 
-def test_nerf_on_2d_bakes_the_retrained_field_onto_the_head(context):
+def test_nerf_on_2d_bakes_the_retrained_field_onto_the_head(context, tmp_path: Path):
     method = NerfOn2D(context, RecolourConfig(steps=40))
     result = method.stylize("mosaic", BUILTIN_STYLES["mosaic"](128), evaluate=False)
     assert result.summary()["method"] == "nerf-on-2d" and result.evaluation is None
-    assert result.mesh.texture.shape == context.mesh.texture.shape
-    assert np.abs(result.mesh.texture - context.mesh.texture).mean() > 0.02
+    glb = tmp_path / "nerf_on_2d.glb"
+    write_glb(result.mesh, glb, {"method": "nerf-on-2d"})
+    mesh, extras = read_glb(glb)
+    assert extras["method"] == "nerf-on-2d" and mesh.texture.shape == context.mesh.texture.shape
+    assert np.abs(mesh.texture - context.mesh.texture).mean() > 0.02
 
 
 def test_an_unknown_method_is_refused_wherever_a_run_is_described(tmp_path: Path):
