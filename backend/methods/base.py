@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -13,9 +12,7 @@ from backend.captures import Capture
 from backend.mesh.textured import TexturedMesh
 from backend.nerf.model import NerfModel
 from backend.style.stylizer2d import Stylizer2D
-from backend.stylize.texture import Evaluation, Stylizer
-
-Progress = Callable[[int, int, float], None]
+from backend.stylize.texture import Evaluation, Progress, Stylizer
 
 
 @dataclass

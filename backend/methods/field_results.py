@@ -1,14 +1,18 @@
 """What the methods that end in a radiance field share: their colour baked onto the
-stage-2 mesh, their figures from the field's own renders, and a turntable."""
+stage-2 mesh, their figures from the field's own renders, and a turntable; put
+together into their result by :func:`field_result`."""
 
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from backend.mesh.bake import bake_texture
 from backend.mesh.visibility import visible_vertices
-from backend.methods.base import MethodContext
+from backend.methods.base import MethodContext, MethodResult
 from backend.methods.evaluate import evaluate_images
 from backend.nerf.model import NerfModel
 from backend.stylize.judging import judge_cameras
@@ -17,6 +21,42 @@ from backend.stylize.views import orbit_views
 
 TURNTABLE_FRAMES = 24
 TURNTABLE_SIZE = 192
+
+
+@dataclass(frozen=True)
+class FieldStyled:
+    """A method's stylized field for one style, with when its work started and the
+    method's own report figures."""
+
+    name: str
+    method: str
+    model: NerfModel
+    style: np.ndarray
+    started: float
+    details: dict[str, object]
+
+
+def field_result(
+    context: MethodContext, styled: FieldStyled, evaluate: bool, with_turntable: bool = False
+) -> MethodResult:
+    """The result of a method that ends in a field: its colour baked onto the head, its
+    figures (when ``evaluate``), the 2D network's provenance and, if asked, a turntable
+    (not counted in the seconds)."""
+    model = styled.model
+    texture = baked_texture(context, model)
+    measured = field_evaluation(context, model, styled.style) if evaluate else (None, None)
+    seconds = time.perf_counter() - styled.started
+    details = {**styled.details, "stylizer_2d": context.network_record()}
+    return MethodResult(
+        styled.name,
+        styled.method,
+        context.mesh.with_texture(texture),
+        measured[0],
+        seconds,
+        details,
+        measured[1],
+        turntable(context, model) if evaluate and with_turntable else None,
+    )
 
 
 @torch.no_grad()

@@ -10,7 +10,6 @@ the stage-2 mesh as stage 2 bakes the unstylized field.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -18,8 +17,8 @@ import torch
 from backend.captures import Frame
 from backend.errors import BackendError
 from backend.methods.base import MethodContext, MethodResult, Progress
-from backend.methods.field_results import baked_texture, field_evaluation
-from backend.methods.views2d import training_contents
+from backend.methods.field_results import FieldStyled, field_result
+from backend.methods.views2d import training_contents, with_images
 from backend.nerf.recolour import RecolourConfig, recolour
 
 
@@ -45,21 +44,18 @@ class NerfOn2D:
         ctx = self.context
         frames = self._stylized_frames(ctx.network.style_vector(style))
         model = recolour(ctx.nerf, frames, self.config, progress)
-        texture = baked_texture(ctx, model)
-        evaluation, images = field_evaluation(ctx, model, style) if evaluate else (None, None)
-        seconds = time.perf_counter() - started
-        details = {"recolour_steps": self.config.steps, "stylizer_2d": ctx.network_record()}
-        mesh = ctx.mesh.with_texture(texture)
-        return MethodResult(name, self.name, mesh, evaluation, seconds, details, images)
+        details = {"recolour_steps": self.config.steps}
+        styled = FieldStyled(name, self.name, model, style, started, details)
+        return field_result(ctx, styled, evaluate)
 
     @torch.no_grad()
     def _stylized_frames(self, vector: torch.Tensor) -> list[Frame]:
         """The training views with their photos (over white) stylized one at a time;
         alpha, where the capture has it, stays."""
-        network, out = self.context.network, []
+        network = self.context.network
         photos, masks = training_contents(self.context.capture, network.device)
-        for frame, photo, mask in zip(self.context.capture.train, photos, masks, strict=True):
-            styled = network(photo[None], vector, mask[None])[0].cpu().numpy()
-            rgba = np.concatenate([styled, frame.rgba[..., 3:]], axis=-1).astype(np.float32)
-            out.append(replace(frame, rgba=rgba))
-        return out
+        styled = [
+            network(photo[None], vector, mask[None])[0].cpu().numpy()
+            for photo, mask in zip(photos, masks, strict=True)
+        ]
+        return with_images(self.context.capture.train, np.stack(styled))

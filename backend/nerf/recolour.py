@@ -10,7 +10,6 @@ original model. A learned background keeps its shells.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -19,8 +18,7 @@ from backend.captures import Frame
 from backend.nerf.model import NerfModel
 from backend.nerf.rays import FramePixels
 from backend.nerf.render import composite
-
-Progress = Callable[[int, int, float], None]
+from backend.nerf.trainer import Progress
 
 
 @dataclass(frozen=True)

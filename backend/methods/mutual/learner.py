@@ -19,22 +19,20 @@ from a stylizer that already agrees better across views.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from backend.captures import Capture
+from backend.methods.base import Progress
 from backend.methods.mutual.codes import LatentCodes
 from backend.methods.mutual.style_field import CodedField, StyleModule
-from backend.methods.views2d import training_contents
+from backend.methods.views2d import training_contents, with_images
 from backend.nerf.model import NerfModel
 from backend.nerf.rays import FramePixels, camera_rays
 from backend.nerf.render import composite, render_rays
 from backend.style.stylizer2d import Stylizer2D, stylize_images
-
-Progress = Callable[[int, int, float], None]
 
 
 @dataclass(frozen=True)
@@ -103,13 +101,8 @@ class MutualLearner:
     def refresh(self) -> None:
         """The stylizer's current images become the mimic phase's targets."""
         self.targets = self.stylized_views(self.transformer)
-        alpha = self.masks[..., None].cpu().numpy()
         images = self.targets.cpu().numpy()
-        frames = [
-            replace(frame, rgba=np.concatenate([images[s, j], alpha[j]], axis=-1))
-            for s in range(self.styles)
-            for j, frame in enumerate(self.capture.train)
-        ]
+        frames = [f for style in images for f in with_images(self.capture.train, style)]
         pixels = FramePixels.of(frames, self.model.capture_box, self.device)
         if self.capture.has_alpha:
             # Rays past the subject meet no density: the style module learns nothing there.

@@ -9,7 +9,7 @@ import numpy as np
 
 from backend.errors import BackendError
 from backend.methods.base import MethodContext, MethodResult, Progress
-from backend.methods.field_results import baked_texture, field_evaluation, turntable
+from backend.methods.field_results import FieldStyled, field_result
 from backend.methods.mutual.learner import MutualConfig, MutualLearner
 
 
@@ -35,22 +35,10 @@ class Mutual:
         ctx = self.context
         learner = MutualLearner(ctx.nerf, ctx.capture, ctx.network, [style], self.config)
         history = learner.learn(progress)
-        model = learner.result(0)
-        texture = baked_texture(ctx, model)
-        evaluation, images = field_evaluation(ctx, model, style) if evaluate else (None, None)
         details = {
             "rounds": self.config.rounds,
             "mimic_loss": [round(h["mimic"], 5) for h in history],
             "stylizer_disagreement": [round(h["consistency"], 5) for h in history],
-            "stylizer_2d": ctx.network_record(),
         }
-        return MethodResult(
-            name,
-            self.name,
-            ctx.mesh.with_texture(texture),
-            evaluation,
-            time.perf_counter() - started,
-            details,
-            images,
-            turntable(ctx, model) if evaluate else None,
-        )
+        styled = FieldStyled(name, self.name, learner.result(0), style, started, details)
+        return field_result(ctx, styled, evaluate, with_turntable=True)
