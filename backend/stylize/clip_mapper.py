@@ -38,7 +38,7 @@ from backend.stylize.colornet import StyleCode
 from backend.stylize.colornet_io import TENSORS as COLORNET_TENSORS
 
 FORMAT = "stylized-heads-clip-mapper"
-VERSION = 1
+VERSION = 2
 TENSORS = "clip_mapper.safetensors"
 META = "clip_mapper.json"
 COLOURS = 6
@@ -55,7 +55,13 @@ class MapperConfig:
 
 
 class ClipMapper(nn.Module):
-    """CLIP embedding (D,) -> z, colour mean and log deviation, in the encoder's units."""
+    """CLIP embedding (D,) -> z, colour mean and log deviation, in the encoder's units.
+
+    Its input is centred on the training images' mean embedding and scaled by their
+    spread: CLIP's unit embeddings of style images share a large common part, and the
+    differences that tell styles apart are small beside it, too small for a few hundred
+    steps to fit from raw embeddings.
+    """
 
     def __init__(self, dim: int, z_dim: int, hidden: int):
         super().__init__()
@@ -64,6 +70,7 @@ class ClipMapper(nn.Module):
         self.register_buffer("target_mean", torch.zeros(out))
         self.register_buffer("target_std", torch.ones(out))
         self.register_buffer("image_centre", torch.zeros(dim))
+        self.register_buffer("image_spread", torch.ones(()))
         self.net = nn.Sequential(
             nn.Linear(dim, hidden),
             nn.ReLU(),
@@ -73,7 +80,8 @@ class ClipMapper(nn.Module):
         )
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.net(embeddings) * self.target_std + self.target_mean
+        inputs = (embeddings - self.image_centre) / self.image_spread
+        return self.net(inputs) * self.target_std + self.target_mean
 
     @torch.no_grad()
     def code(self, embedding: torch.Tensor) -> StyleCode:
@@ -125,12 +133,15 @@ def train_mapper(pairs: MapperPairs, z_dim: int, config: MapperConfig) -> ClipMa
     mapper.target_mean.copy_(pairs.targets.mean(0))
     mapper.target_std.copy_(pairs.targets.std(0).clamp(min=1e-3))
     mapper.image_centre.copy_(pairs.embeddings.mean(0))
+    centred = pairs.embeddings - mapper.image_centre
+    mapper.image_spread.copy_(centred.pow(2).sum(1).mean().sqrt().clamp(min=1e-6))
+    inputs = centred / mapper.image_spread
     optimizer = torch.optim.AdamW(
         mapper.net.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     standardized = (pairs.targets - mapper.target_mean) / mapper.target_std
     for _ in range(config.steps):
-        loss = (mapper.net(pairs.embeddings) - standardized).pow(2).mean()
+        loss = (mapper.net(inputs) - standardized).pow(2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -178,15 +189,20 @@ def save_mapper(mapper: ClipMapper, folder: Path, clip: Provenance, styles: list
 
 def load_mapper(folder: Path, clip: Provenance) -> ClipMapper | None:
     """The run's mapper, or None when it has none, or one made with other CLIP weights
-    (its embeddings would mean something else) or for another colour net (its codes
-    would)."""
+    (its embeddings would mean something else), for another colour net (its codes
+    would) or by an older version (its input means something else): the caller trains
+    a new one, which takes seconds."""
     path = folder / META
     if not path.is_file():
         return None
     try:
         meta = json.loads(path.read_text())
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise ValueError(f"not a {FORMAT} v{VERSION} file")
+        if meta.get("format") != FORMAT or not isinstance(meta.get("version"), int):
+            raise ValueError(f"not a {FORMAT} file")
+        if meta["version"] < VERSION:
+            return None
+        if meta["version"] > VERSION:
+            raise ValueError(f"version {meta['version']} is newer than this backend's")
         if Provenance(**meta["clip"]).weights != clip.weights:
             return None
         if meta["colornet_sha256"] != sha256_of(folder / COLORNET_TENSORS):
