@@ -1,7 +1,7 @@
 """Cameras from photos: capture-from-photos on a rendered set whose cameras are known.
 
     python benchmarks/photos.py --work DIR [--views 48] [--res 512] [--samples 16]
-        [--camera-model pinhole|opencv] [--json FILE]
+        [--camera-model pinhole|opencv] [--peak-threshold T] [--dsp] [--json FILE]
 
 Blender renders the sample head (``meshes/head.glb``) in front of the textured room
 (``capture-synth --background textured``) from ``--views`` cameras at ``--res`` px, kept
@@ -44,6 +44,8 @@ def main() -> None:
     parser.add_argument("--res", type=int, default=512)
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
     parser.add_argument("--camera-model", choices=sorted(CAMERA_MODELS), default="pinhole")
+    parser.add_argument("--peak-threshold", type=float, default=SfmSettings.peak_threshold)
+    parser.add_argument("--dsp", action="store_true", help="DSP-SIFT (domain size pooling)")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = parser.parse_args()
     photos, truth = _photos(args)
@@ -56,7 +58,12 @@ def main() -> None:
         print(update.message, flush=True)
 
     started = time.perf_counter()
-    request = PhotosRequest(photos, out, SfmSettings(camera_model=args.camera_model))
+    settings = SfmSettings(
+        camera_model=args.camera_model,
+        peak_threshold=args.peak_threshold,
+        domain_size_pooling=args.dsp,
+    )
+    request = PhotosRequest(photos, out, settings)
     capture_from_photos(request, progress)
     seconds = time.perf_counter() - started
     result = {
@@ -64,6 +71,8 @@ def main() -> None:
         "res": args.res,
         "samples": args.samples,
         "camera_model": args.camera_model,
+        "peak_threshold": args.peak_threshold,
+        "dsp": args.dsp,
         **_scores(out, truth),
         "seconds": round(seconds, 1),
         "step_seconds": _step_seconds(started, stamps),

@@ -63,8 +63,12 @@ class SfmSettings:
 
     ``peak_threshold`` is below COLMAP's default (0.0067): skin and soft backgrounds are
     low in contrast, and at the default a 256 px render of the sample head gave about 50
-    SIFT points, too few to match; at 0.002 it gives about 800. Mapping stops at the
-    first start that registers ``enough_registered_fraction`` of the photos.
+    SIFT points, too few to match; at 0.002 it gives about 800. ``domain_size_pooling``
+    (DSP-SIFT) with a threshold of 0.001 brought the 512 px photos benchmark's worst camera
+    from 1.99% to 0.92% of the camera distance, in three times the time, but made the
+    tests' 256 px, 4-sample renders worse (rotation up to 1.45 degrees against 0.35-0.79),
+    so it is off by default (docs/BENCHMARKS.md). Mapping stops at
+    the first start that registers ``enough_registered_fraction`` of the photos.
 
     The same photos give the same cameras: they enter COLMAP's database in name order,
     and matching runs on ``match_threads`` = 1 because its geometric verification draws
@@ -75,6 +79,7 @@ class SfmSettings:
     camera_model: str = "pinhole"
     max_image_size: int = 1600
     peak_threshold: float = 0.002
+    domain_size_pooling: bool = False
     focal_starts: tuple[float, ...] = FOCAL_STARTS
     min_registered_fraction: float = 0.5
     min_registered: int = 8
@@ -179,6 +184,7 @@ def _extract(pycolmap: ModuleType, photos: PhotoSet, database: Path, settings: S
     extraction = pycolmap.FeatureExtractionOptions()
     extraction.max_image_size = settings.max_image_size
     extraction.sift.peak_threshold = settings.peak_threshold
+    extraction.sift.domain_size_pooling = settings.domain_size_pooling
     single = pycolmap.CameraMode.SINGLE
     try:
         pycolmap.Database.open(database).close()
