@@ -21,10 +21,12 @@ from backend.captures import load_capture
 from backend.captures.alignment import (
     Similarity,
     pose_errors,
+    subject_in_view,
     umeyama,
     up_direction,
     upright_similarity,
 )
+from backend.captures.cameras import Intrinsics
 from backend.captures.from_photos import CAMERA_DISTANCE, PhotosRequest, capture_from_photos
 from backend.captures.photos import is_photo_folder, read_photo_folder
 from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
@@ -86,6 +88,27 @@ def test_umeyama_recovers_a_known_similarity_and_errors_measure_what_was_moved()
     errors = pose_errors(np.stack([known.apply_to_pose(c2w) for c2w in moved_one]), true)
     assert 0.007 < errors.position_rel[7] <= 0.01
     assert np.delete(errors.position_rel, 7).max() < 0.005
+
+
+def test_cameras_that_face_away_from_their_common_point_are_counted_out():
+    """Cameras around a head all see where their axes meet; a reconstruction that turned
+    them away (as global mapping once did at 0.39 px) is not a capture of one subject."""
+    k = Intrinsics(60.0, 60.0, 32.0, 32.0, 64, 64)
+    ring = np.stack(ring_poses(12))
+    assert subject_in_view(ring, k) == 1.0
+    # Half the cameras turned about their own up axis: they face away from the head.
+    turn = Rotation.from_euler("y", 180.0, degrees=True).as_matrix()
+    turned = ring.copy()
+    turned[::2, :3, :3] = turned[::2, :3, :3] @ turn
+    assert subject_in_view(turned, k) <= 0.5
+    # Turned by less than half the field of view, they still frame it.
+    aside = ring.copy()
+    aside[:, :3, :3] = aside[:, :3, :3] @ Rotation.from_euler("y", 20.0, degrees=True).as_matrix()
+    assert subject_in_view(aside, k) == 1.0
+    # Parallel axes share no point at all.
+    parallel = np.stack([look_at(np.array([x, -4.0, 0.0])) for x in (-1.0, 0.0, 1.0)])
+    parallel[:, :3, :3] = parallel[1, :3, :3]
+    assert subject_in_view(parallel, k) == 0.0
 
 
 def test_upright_similarity_puts_the_head_at_the_origin_upright_at_the_stated_distance():

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backend.captures.cameras import Camera, Intrinsics
+
 # The right vectors of level cameras span a plane; below this ratio of the smallest to
 # the middle eigenvalue that plane (and so the up direction) is well determined.
 _LEVEL_PLANE_RATIO = 0.5
@@ -108,6 +110,27 @@ def focus_point(c2w: np.ndarray, max_condition: float = 1e8) -> np.ndarray:
     if np.linalg.cond(lhs) > max_condition:
         raise ValueError("the cameras' optical axes are parallel: they share no focus point")
     return np.linalg.solve(lhs, np.einsum("nij,nj->i", projectors, centres))
+
+
+def subject_in_view(c2w: np.ndarray, intrinsics: Intrinsics) -> float:
+    """The share of cameras (N, 4, 4) whose frame holds the point their optical axes meet
+    at (0.0 when the axes share no point).
+
+    Photos of a head are taken around it, so every camera sees that point. A structure
+    from motion result that reprojects well can still have cameras facing away from it
+    (on a small, noisy render set global mapping placed 40 cameras 135 degrees from it on
+    average, at 0.39 px): such cameras describe no capture of one subject.
+    """
+    try:
+        target = focus_point(c2w)
+    except ValueError:
+        return 0.0
+    seen = 0
+    for pose in c2w:
+        (pixel,), (depth,) = Camera(intrinsics, pose).project(target[None])
+        inside = 0.0 <= pixel[0] <= intrinsics.width and 0.0 <= pixel[1] <= intrinsics.height
+        seen += int(depth > 0 and inside)
+    return seen / len(c2w)
 
 
 def up_direction(c2w: np.ndarray) -> np.ndarray:

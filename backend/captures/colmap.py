@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.captures.alignment import subject_in_view
 from backend.captures.cameras import Distortion, Intrinsics
 from backend.captures.photos import PhotoSet, some
 from backend.errors import BackendError, CaptureError
@@ -68,7 +69,9 @@ class SfmSettings:
     from 1.99% to 0.92% of the camera distance, in three times the time, but made the
     tests' 256 px, 4-sample renders worse (rotation up to 1.45 degrees against 0.35-0.79),
     so it is off by default (docs/BENCHMARKS.md). Mapping stops at
-    the first start that registers ``enough_registered_fraction`` of the photos.
+    the first start that registers ``enough_registered_fraction`` of the photos. A
+    reconstruction counts only where ``min_subject_share`` of its cameras see the point
+    their axes meet at: photos of a head all look at it.
 
     The same photos give the same cameras: they enter COLMAP's database in name order,
     and matching runs on ``match_threads`` = 1 because its geometric verification draws
@@ -84,6 +87,7 @@ class SfmSettings:
     min_registered_fraction: float = 0.5
     min_registered: int = 8
     enough_registered_fraction: float = 0.9
+    min_subject_share: float = 0.9
     seed: int = 0
     match_threads: int = 1
 
@@ -241,6 +245,13 @@ class _Model:
     def error(self) -> float:
         return self.reconstruction.compute_mean_reprojection_error()
 
+    def subject_share(self, camera_model: str) -> float:
+        """The share of its cameras that see the point where their axes meet."""
+        images = [image for image in self.reconstruction.images.values() if image.has_pose]
+        c2w = np.stack([opengl_c2w(image.cam_from_world().matrix()) for image in images])
+        camera = next(iter(self.reconstruction.cameras.values()))
+        return subject_in_view(c2w, _intrinsics(camera, camera_model))
+
 
 def _map(
     pycolmap: ModuleType,
@@ -251,8 +262,8 @@ def _map(
     report: Report,
 ) -> _Model | None:
     """Incremental mapping, then global mapping from the focal length it found; of the
-    two (among those that register nearly as many photos as the other) the one that
-    reprojects its points better.
+    two (among those whose cameras face one subject and that register nearly as many
+    photos as the other) the one that reprojects its points better.
 
     Why both: incremental mapping adds one photo at a time and, where matches are few, a
     side view can drift and take its neighbours along (on 4 of 10 small renders of the
@@ -275,18 +286,21 @@ def _map(
     options = pycolmap.GlobalPipelineOptions()
     options.random_seed = settings.seed
     models = _run_mapper(pycolmap.global_mapping, database, photos, work / "global", options)
-    candidates = [m for m in (incremental, _largest(models, "global", label)) if m is not None]
+    found = [m for m in (incremental, _largest(models, "global", label)) if m is not None]
+    shares = [m.subject_share(settings.camera_model) for m in found]
+    words = [
+        f"{m.mapper} {m.registered} photos, {m.error:.3f} px"
+        + ("" if share >= settings.min_subject_share else f", {share:.0%} facing the subject")
+        for m, share in zip(found, shares, strict=True)
+    ]
+    candidates = [m for m, s in zip(found, shares, strict=True) if s >= settings.min_subject_share]
     if not candidates:
+        report(0.95, "mapping: " + "; ".join(words) + "; keeping none")
         return None
     most = max(m.registered for m in candidates)
     close = [m for m in candidates if m.registered >= settings.enough_registered_fraction * most]
     chosen = min(close, key=lambda m: m.error)
-    report(
-        0.95,
-        "mapping: "
-        + "; ".join(f"{m.mapper} {m.registered} photos, {m.error:.3f} px" for m in candidates)
-        + f"; keeping {chosen.mapper}",
-    )
+    report(0.95, "mapping: " + "; ".join(words) + f"; keeping {chosen.mapper}")
     return chosen
 
 
