@@ -27,7 +27,16 @@ from backend.style.encoder import STAT_LAYERS
 from backend.style.images import read_style_image
 from backend.style.judge import Judge
 from backend.stylize.apply import StyleApplier
-from backend.stylize.clip_mapper import MapperConfig, exemplar_code, mapper_pairs, train_mapper
+from backend.stylize.clip_mapper import FORMAT as MAPPER_FORMAT
+from backend.stylize.clip_mapper import (
+    META,
+    MapperConfig,
+    exemplar_code,
+    load_mapper,
+    mapper_pairs,
+    train_mapper,
+)
+from backend.stylize.clip_mapper import VERSION as MAPPER_VERSION
 from backend.stylize.colornet import ColorNetConfig
 from backend.stylize.colornet_eval import evaluate_heldout
 from backend.stylize.colornet_io import SavedColorNet, save_colornet
@@ -194,6 +203,17 @@ def test_the_clip_mapper_lands_each_training_style_near_its_code(applier, tiny_c
         # Nearer its own code than a fifth of the way to the nearest other style's.
         assert gap < 0.2 * float(nearest_other[index]), (name, gap, nearest_other)
         np.testing.assert_allclose(mapped.colours.mean, codes[name].colours.mean, atol=0.03)
+
+
+def test_an_older_mapper_is_retrained_and_a_newer_one_refused(tmp_path: Path):
+    """Version 1 mappers read raw embeddings; version 2 standardizes them, so an old one
+    is trained again (seconds) rather than misread; a newer one names the problem."""
+    meta = tmp_path / META
+    meta.write_text(json.dumps({"format": MAPPER_FORMAT, "version": MAPPER_VERSION - 1}))
+    assert load_mapper(tmp_path, None) is None
+    meta.write_text(json.dumps({"format": MAPPER_FORMAT, "version": MAPPER_VERSION + 1}))
+    with pytest.raises(CheckpointError, match="newer than this backend"):
+        load_mapper(tmp_path, None)
 
 
 def test_apply_style_takes_a_prompt_or_an_exemplar_through_the_mapper(
