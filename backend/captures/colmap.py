@@ -248,6 +248,8 @@ class _Model:
     def subject_share(self, camera_model: str) -> float:
         """The share of its cameras that see the point where their axes meet."""
         images = [image for image in self.reconstruction.images.values() if image.has_pose]
+        if not images:
+            return 0.0
         c2w = np.stack([opengl_c2w(image.cam_from_world().matrix()) for image in images])
         camera = next(iter(self.reconstruction.cameras.values()))
         return subject_in_view(c2w, _intrinsics(camera, camera_model))

@@ -78,9 +78,10 @@ def _cover(screen, ids, low, high, side: int, width: int, best: torch.Tensor) ->
     """
     w0, w1, depth = _linear_forms(screen)
     corner = low.to(screen.dtype) + 0.5
-    steps = torch.arange(side, device=screen.device, dtype=screen.dtype)
-    cols = (high[:, 0] - low[:, 0])[:, None] >= steps.long()
-    rows = (high[:, 1] - low[:, 1])[:, None] >= steps.long()
+    offsets = torch.arange(side, device=screen.device)
+    steps = offsets.to(screen.dtype)
+    cols = (high[:, 0] - low[:, 0])[:, None] >= offsets
+    rows = (high[:, 1] - low[:, 1])[:, None] >= offsets
 
     def block(form: torch.Tensor) -> torch.Tensor:
         at_corner = form[:, 0] + form[:, 1] * corner[:, 0] + form[:, 2] * corner[:, 1]
@@ -115,8 +116,8 @@ def _linear_forms(screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tor
         return torch.stack([constant, p[:, 1] - q[:, 1], q[:, 0] - p[:, 0]], -1) / area[:, None]
 
     w0, w1 = opposite(b, c), opposite(c, a)
-    z = c[:, 2:3] * torch.tensor([1.0, 0.0, 0.0], dtype=screen.dtype, device=screen.device)
-    depth = z + w0 * (a[:, 2:3] - c[:, 2:3]) + w1 * (b[:, 2:3] - c[:, 2:3])
+    depth = w0 * (a[:, 2:3] - c[:, 2:3]) + w1 * (b[:, 2:3] - c[:, 2:3])
+    depth[:, 0] += c[:, 2]
     return w0, w1, depth
 
 
