@@ -19,7 +19,8 @@ up. Steps, each timed and recorded even when an earlier one failed:
 7. ``pipeline``: ``python -m backend run --colornet`` with one style on that capture,
    its per-stage seconds from report.json (random feature weights: the ImageNet weights
    do not travel, and speed does not depend on their values);
-8. ``apply_style``: the median time of five colour-net applications after a warm-up.
+8. ``apply_style``: the median time of five colour-net applications after a warm-up
+   (one on a dry run, which only shows the step works).
 
 ``DIR/gpu_check.json`` is rewritten after every step, so a run cut short still reports.
 ``--dry-run`` runs the same steps on the CPU at toy sizes (no nvdiffrast: the PyTorch
@@ -66,13 +67,15 @@ class Plan:
     parity_resolution: int
     nerf_budget_s: float
     run_args: tuple[str, ...]
+    apply_repeats: int
 
     @classmethod
     def of(cls, dry_run: bool) -> Plan:
         if dry_run:
             toy = ("--steps", "20", "--max-side", "32", "--style-steps", "1")
-            return cls("cpu", "torch", 64, 2.0, (*toy, "--colornet-steps", "2", "--faces", "2000"))
-        return cls("cuda", "nvdiffrast", 512, 30.0, ())
+            args = (*toy, "--colornet-steps", "2", "--faces", "2000")
+            return cls("cpu", "torch", 64, 2.0, args, apply_repeats=1)
+        return cls("cuda", "nvdiffrast", 512, 30.0, (), apply_repeats=5)
 
 
 @dataclass
@@ -266,7 +269,7 @@ def _apply_style(plan: Plan, run: Path) -> dict:
     image = BUILTIN_STYLES["painting"]()
     applier.apply(image)
     times = []
-    for _ in range(5):
+    for _ in range(plan.apply_repeats):
         started = time.perf_counter()
         applier.apply(image)
         if device.type == "cuda":
