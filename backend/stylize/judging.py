@@ -15,12 +15,7 @@ import torch
 
 from backend.captures import Camera, Capture
 from backend.style.judge import Judge, StyleFigures
-from backend.stylize.views import (
-    MeshTensors,
-    rasterize_supersampled,
-    render,
-    shade_supersampled,
-)
+from backend.stylize.views import MeshTensors, SupersampledViews, render
 
 JUDGE_SIZE = 256
 JUDGE_SUPERSAMPLE = 2
@@ -73,10 +68,7 @@ class HeldoutJudge:
     ):
         self.judge, self.rasterizer, self.mesh = judge, rasterizer, mesh
         self.cameras = judge_cameras(capture)
-        # The head's views rasterized once: each result only textures them again.
-        self.views = [
-            rasterize_supersampled(rasterizer, mesh, c, JUDGE_SUPERSAMPLE) for c in self.cameras
-        ]
+        self.views = SupersampledViews(rasterizer, mesh, self.cameras, JUDGE_SUPERSAMPLE)
         self.original_images, self.masks = self.renders(original)
         self.original_statistics = judge.statistics(self.original_images, self.masks)
 
@@ -86,10 +78,7 @@ class HeldoutJudge:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (V, H, W, 3) and head masks (V, H, W) on the judge's device."""
         if mesh is None:
-            frames = [
-                shade_supersampled(self.rasterizer, v, self.mesh.faces, texture, JUDGE_SUPERSAMPLE)
-                for v in self.views
-            ]
+            frames = self.views.frames(texture)
         else:
             frames = [
                 render(self.rasterizer, mesh, texture, c, JUDGE_SUPERSAMPLE) for c in self.cameras

@@ -37,12 +37,11 @@ from backend.stylize.terms import FeatureStyleTerm, StyleTerm
 from backend.stylize.views import (
     Frame,
     MeshTensors,
+    SupersampledViews,
     ViewRaster,
     random_views,
-    rasterize_supersampled,
     rasterize_view,
     shade,
-    shade_supersampled,
 )
 from backend.stylize.volume_texture import TexelPoints, VolumePyramid
 
@@ -179,7 +178,7 @@ class Stylizer:
         self.heldout = HeldoutJudge(judge, rasterizer, self.tensors, self.original, capture)
         self._unstylized: Consistency | None = None
         self._arc_frames: list[Frame] | None = None
-        self._arc_rasters: list[ViewRaster] | None = None
+        self._arc_views = SupersampledViews(rasterizer, self.tensors, self.arc, SUPERSAMPLE)
         with torch.no_grad():
             self.original_features = [
                 self._features(self._render(self.original, i), settings.content_layers)
@@ -392,7 +391,7 @@ class Stylizer:
         """Warp RMSE and LPIPS between views 10 degrees apart (short) and 60 apart (long)."""
         if tensors is not None:
             return arc_consistency(self.rasterizer, tensors, texture, self.arc, self.judge)
-        return frames_consistency(self._arc_shaded(texture), self.arc, self.judge)
+        return frames_consistency(self._arc_views.frames(texture), self.arc, self.judge)
 
     @torch.no_grad()
     def evaluate(
@@ -417,22 +416,8 @@ class Stylizer:
         """The unstylized head's supersampled renders of the consistency arc (made once):
         their surface points carry any other images of those views through the warps."""
         if self._arc_frames is None:
-            self._arc_frames = self._arc_shaded(self.original)
+            self._arc_frames = self._arc_views.frames(self.original)
         return self._arc_frames
-
-    def _arc_shaded(self, texture: torch.Tensor) -> list[Frame]:
-        """The arc's views of a texture on this head; the supersampled rasterization is
-        made once (texturing a view costs a tenth of rasterizing it at 4 x 4 samples)."""
-        if self._arc_rasters is None:
-            self._arc_rasters = [
-                rasterize_supersampled(self.rasterizer, self.tensors, c, SUPERSAMPLE)
-                for c in self.arc
-            ]
-        faces = self.tensors.faces
-        return [
-            shade_supersampled(self.rasterizer, view, faces, texture, SUPERSAMPLE)
-            for view in self._arc_rasters
-        ]
 
 
 def _relative_content(ours: dict[str, torch.Tensor], original: dict[str, torch.Tensor]):
