@@ -245,14 +245,13 @@ class _Model:
     def error(self) -> float:
         return self.reconstruction.compute_mean_reprojection_error()
 
-    def subject_share(self, camera_model: str) -> float:
+    def subject_share(self, photos: PhotoSet, camera_model: str) -> float:
         """The share of its cameras that see the point where their axes meet."""
-        images = [image for image in self.reconstruction.images.values() if image.has_pose]
-        if not images:
+        poses = _poses(self.reconstruction, photos)
+        if not poses:
             return 0.0
-        c2w = np.stack([opengl_c2w(image.cam_from_world().matrix()) for image in images])
         camera = next(iter(self.reconstruction.cameras.values()))
-        return subject_in_view(c2w, _intrinsics(camera, camera_model))
+        return subject_in_view(np.stack(list(poses.values())), _intrinsics(camera, camera_model))
 
 
 def _map(
@@ -289,7 +288,7 @@ def _map(
     options.random_seed = settings.seed
     models = _run_mapper(pycolmap.global_mapping, database, photos, work / "global", options)
     found = [m for m in (incremental, _largest(models, "global", label)) if m is not None]
-    shares = [m.subject_share(settings.camera_model) for m in found]
+    shares = [m.subject_share(photos, settings.camera_model) for m in found]
     words = [
         f"{m.mapper} {m.registered} photos, {m.error:.3f} px"
         + ("" if share >= settings.min_subject_share else f", {share:.0%} facing the subject")

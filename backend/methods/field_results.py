@@ -44,17 +44,19 @@ def field_result(
     (not counted in the seconds)."""
     model = styled.model
     texture = baked_texture(context, model)
-    measured = field_evaluation(context, model, styled.style) if evaluate else (None, None)
+    evaluation, images = (
+        field_evaluation(context, model, styled.style) if evaluate else (None, None)
+    )
     seconds = time.perf_counter() - styled.started
     details = {**styled.details, "stylizer_2d": context.network_record()}
     return MethodResult(
         styled.name,
         styled.method,
         context.mesh.with_texture(texture),
-        measured[0],
+        evaluation,
         seconds,
         details,
-        measured[1],
+        images,
         turntable(context, model) if evaluate and with_turntable else None,
     )
 
