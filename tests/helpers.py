@@ -62,3 +62,10 @@ def nerf_synthetic_to_single(src: Path, dst: Path) -> list[dict]:
         frames += read_json(path)["frames"]
         path.unlink()
     return frames
+
+
+def alpha_at_border(rgba: np.ndarray) -> float:
+    """The most opaque pixel on the image's border: above one half where the subject
+    crosses the frame."""
+    alpha = rgba[..., 3]
+    return float(max(alpha[0].max(), alpha[-1].max(), alpha[:, 0].max(), alpha[:, -1].max()))

@@ -15,6 +15,7 @@ from backend.cli import main
 from backend.mesh.glb import read_glb
 from backend.style.builtin import BUILTIN_STYLES
 from tests.gltf_helpers import assert_valid_and_upright
+from tests.helpers import alpha_at_border
 
 
 def test_nerf_command_writes_report_field_and_previews(tiny_capture_dir: Path, tmp_path):
@@ -198,9 +199,9 @@ def test_capture_synth_makes_captures_like_real_ones(tmp_path: Path, capsys):
     extra = ["--background", "textured", "--albedo-detail", "0.8"]
     assert main([*base, "--out", str(room), *extra]) == 0
     for frame in load_capture(tight).train:
-        assert _alpha_at_border(frame.rgba) > 0.5
+        assert alpha_at_border(frame.rgba) > 0.5
     for frame in load_capture(ideal).train:
-        assert _alpha_at_border(frame.rgba) < 0.05
+        assert alpha_at_border(frame.rgba) < 0.05
     moved = [
         np.linalg.norm(a.camera.center - b.camera.center)
         for a, b in zip(load_capture(ideal).train, load_capture(tight).train, strict=True)
@@ -212,11 +213,6 @@ def test_capture_synth_makes_captures_like_real_ones(tmp_path: Path, capsys):
         assert 0.05 < corners.mean() < 0.95
     assert main([*base, "--out", str(tmp_path / "bad"), "--framing", "0.1"]) == 2
     assert "--framing must be between 0.3 and 3" in capsys.readouterr().err
-
-
-def _alpha_at_border(rgba: np.ndarray) -> float:
-    alpha = rgba[..., 3]
-    return float(max(alpha[0].max(), alpha[-1].max(), alpha[:, 0].max(), alpha[:, -1].max()))
 
 
 def test_capture_synth_refuses_a_missing_mesh(tmp_path: Path, capsys):
