@@ -23,6 +23,12 @@ class NerfConfig:
     suits a small capture, earlier a large one: at a third, a half and 60% of the steps
     the sample capture (128 px) gave 38.08 / 38.48 / 38.51 dB and a 512 px, 128-view one
     34.20 / 34.11 / 33.96 dB (docs/BENCHMARKS.md).
+
+    ``resolutions`` suit the sample capture, whose finest voxel spans 0.81 of a pixel's
+    width at the head. Where a capture's pixels are smaller there (a tight framing, larger
+    images), every resolution is scaled up until the finest voxel spans
+    ``voxel_footprints`` pixels, by at most ``max_refine`` (None: as given); see
+    ``backend/nerf/resolution.py``.
     """
 
     steps: int = 600
@@ -39,6 +45,8 @@ class NerfConfig:
     tv: float = 0.01
     tv_rows: int = 16384
     refresh_every: int = 16
+    voxel_footprints: float | None = 0.85
+    max_refine: float = 2.0
     seconds: float | None = None
     seed: int = 0
 
@@ -49,6 +57,12 @@ class NerfConfig:
             raise BackendError("NerfConfig: steps and batch_rays must be positive")
         if any(r < 8 for r in self.resolutions):
             raise BackendError("NerfConfig: resolutions must be at least 8")
+        if self.max_refine < 1 or (
+            self.voxel_footprints is not None and self.voxel_footprints <= 0
+        ):
+            raise BackendError(
+                "NerfConfig: max_refine must be at least 1, voxel_footprints positive"
+            )
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

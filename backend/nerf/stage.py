@@ -58,7 +58,7 @@ def run_nerf_stage(
     score, images = evaluate(model, capture)
     eval_seconds = time.perf_counter() - started
     nerf_dir = out_dir / "nerf"
-    save_model(model, config, nerf_dir)
+    save_model(model, trainer.config, nerf_dir)
     for frame, image in zip(capture.heldout, images, strict=True):
         target = composite_white(frame.rgba) if capture.has_alpha else frame.rgba[..., :3]
         write_png(nerf_dir / f"heldout_{Path(frame.name).name}.png", np.hstack([target, image]))

@@ -21,6 +21,7 @@ from backend.nerf.metrics import composite_white, psnr
 from backend.nerf.model import NerfModel
 from backend.nerf.rays import FramePixels
 from backend.nerf.render import composite
+from backend.nerf.resolution import fitted
 from backend.nerf.sampler import Sampler
 
 HULL_RESOLUTION = 96
@@ -35,14 +36,25 @@ FOG_PRUNE_RATE = 4
 Progress = Callable[[int, int, float], None]
 
 
-def initial_field(capture: Capture, config: NerfConfig, device: torch.device) -> VoxelField:
-    """Occupancy from the visual hull (RGBA captures) or the whole unit box."""
+def subject_bounds(capture: Capture) -> tuple[torch.Tensor, torch.Tensor]:
+    """The visual hull's box (RGBA captures) or the whole unit box, normalized."""
     if capture.has_alpha:
-        low, high = hull_box(capture, HULL_RESOLUTION)
-        geometry = GridGeometry.covering(low, high, config.resolutions[0])
+        return hull_box(capture, HULL_RESOLUTION)
+    return -torch.ones(3), torch.ones(3)
+
+
+def initial_field(
+    capture: Capture,
+    config: NerfConfig,
+    device: torch.device,
+    bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> VoxelField:
+    """Occupancy from the visual hull (RGBA captures) or the whole unit box."""
+    low, high = bounds if bounds is not None else subject_bounds(capture)
+    geometry = GridGeometry.covering(low, high, config.resolutions[0])
+    if capture.has_alpha:
         occupied = carve(capture, geometry)
     else:
-        geometry = GridGeometry.covering(-torch.ones(3), torch.ones(3), config.resolutions[0])
         occupied = torch.ones(geometry.dims, dtype=torch.bool)
     geometry = GridGeometry(geometry.low.to(device), geometry.voxel, geometry.dims)
     return VoxelField.from_occupancy(geometry, occupied.to(device), config.init_opacity)
@@ -61,8 +73,10 @@ class Trainer:
 
     def __init__(self, capture: Capture, config: NerfConfig, device: torch.device):
         torch.manual_seed(config.seed)
+        bounds = subject_bounds(capture)
+        config = fitted(config, capture, float((bounds[1] - bounds[0]).max()))
         self.capture, self.config, self.device = capture, config, device
-        self.field = initial_field(capture, config, device)
+        self.field = initial_field(capture, config, device, bounds)
         self.sampler = Sampler(config.step_ratio)
         self.sampler.refresh(self.field)
         self.background = background_for(capture).to(device)
