@@ -106,8 +106,9 @@ def _head(capture_dir: Path, run: Path, repeat: int, pictures: Path | None) -> d
     mesh = trimesh.Trimesh(result.mesh.vertices, result.mesh.faces)
     voxel = model.field.geometry.voxel * capture.box.scale
     sheets = thin_sheets(mesh, 2.0 * voxel)
+    head = capture_dir.name if capture_dir.name != "capture" else capture_dir.parent.name
     row = {
-        "head": capture_dir.name if capture_dir.name != "capture" else capture_dir.parent.name,
+        "head": head,
         "closed": bool(mesh.is_watertight),
         "seen_fraction": round(result.seen_fraction, 3),
         "thin_area_fraction": round(sheets.thin_area_fraction, 5),
@@ -119,7 +120,7 @@ def _head(capture_dir: Path, run: Path, repeat: int, pictures: Path | None) -> d
     }
     if pictures is not None:
         pictures.mkdir(parents=True, exist_ok=True)
-        write_png(pictures / f"{capture_dir.name}.png", _around(result, capture))
+        write_png(pictures / f"{head}.png", _around(result, capture))
     return row
 
 
