@@ -30,6 +30,7 @@ import torch
 from backend.captures import Capture, load_capture
 from backend.captures.crop import write_cropped
 from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
+from backend.files import write_json
 from backend.nerf.config import preset
 from backend.nerf.metrics import composite_white
 from backend.nerf.model import NerfModel
@@ -56,10 +57,9 @@ def main() -> None:
         print(name, rows[name], flush=True)
     rows["loose on cut views"] = _scores(models["loose"], cut)
     result = {"share": args.share, "framing": args.framing, "runs": rows}
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if args.json is not None:
-        args.json.write_text(text + "\n")
+        write_json(args.json, result)
     print("| capture | whole image dB | head pixels dB | head share | grid | seconds |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, row in rows.items():

@@ -24,6 +24,7 @@ from PIL import Image
 
 from backend.captures import load_capture
 from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
+from backend.files import write_json
 from backend.nerf.config import preset
 from backend.nerf.stage import run_nerf_stage
 
@@ -57,10 +58,9 @@ def main() -> None:
         "grid": list(result.model.field.geometry.dims),
         "rows": result.model.field.grid.rows,
     }
-    text = json.dumps(summary, indent=2)
-    print(text)
+    print(json.dumps(summary, indent=2))
     if args.json is not None:
-        args.json.write_text(text + "\n")
+        write_json(args.json, summary)
 
 
 if __name__ == "__main__":

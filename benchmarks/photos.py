@@ -32,6 +32,7 @@ from backend.captures.alignment import pose_errors
 from backend.captures.colmap import CAMERA_MODELS, SfmSettings
 from backend.captures.from_photos import PhotosRequest, capture_from_photos
 from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
+from backend.files import write_json
 from backend.progress import Progress
 
 STEPS = ("features", "matching", "mapping", "cameras", "writing", "wrote")
@@ -79,10 +80,9 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if args.json is not None:
-        args.json.write_text(text + "\n")
+        write_json(args.json, result)
     print("| registered | rotation max / mean deg | position max / mean % | focal % | s |")
     print("| --- | --- | --- | --- | --- |")
     print(
