@@ -17,15 +17,18 @@ class NerfConfig:
     smoothness prior between neighbouring rows (``tv_rows`` sampled per step): without
     it the grid overfits the training views (held-out 36.8 dB instead of 39.4 dB).
 
-    The defaults buy 40.5 dB on the sample capture in about 100 s on two CPU cores: 420
+    The defaults buy 40.9 dB on the sample capture in about 100 s on two CPU cores: 480
     steps, the first half at 64^3 (cheaper steps, and what the coarse grid learns carries
     over). ``distortion`` (mip-NeRF 360's loss, which gathers each ray's weight) was 0.1
     until 2026-11-30: that held the sample capture at 38.5 dB in 600 steps, because it
     thinned the jaw's sides where rays graze them (crescents of 0.3-0.4 opacity against
-    0.7-0.8 true); 0.03 gave 41.3 dB in 600 steps and 0.01 41.0 dB, with more rows. Upsampling
-    later suits a small capture, earlier a large one: at a third, a half and 60% of the
-    steps the sample capture (128 px) gave 38.08 / 38.48 / 38.51 dB and a 512 px, 128-view
-    one 34.20 / 34.11 / 33.96 dB (docs/BENCHMARKS.md, all at the old weight).
+    0.7-0.8 true); 0.03 gave 41.3 dB in 600 steps and 0.01 41.0 dB, with more rows
+    (costlier steps, hence fewer). Captures without alpha need the steps most: on the
+    sample head in its room 32.9 / 34.9 / 36.9 dB on the head's pixels at 420 / 480 /
+    600 steps. Upsampling later suits a small capture, earlier a large one: at a third, a
+    half and 60% of the steps the sample capture (128 px) gave 38.08 / 38.48 / 38.51 dB
+    and a 512 px, 128-view one 34.20 / 34.11 / 33.96 dB (docs/BENCHMARKS.md, all at the
+    old weight).
 
     ``resolutions`` suit the sample capture, whose finest voxel spans 0.81 of a pixel's
     width at the head. Where a capture's pixels are smaller there (a tight framing, larger
@@ -34,10 +37,10 @@ class NerfConfig:
     ``backend/nerf/resolution.py``.
     """
 
-    steps: int = 420
+    steps: int = 480
     batch_rays: int = 4096
     resolutions: tuple[int, ...] = (64, 128)
-    upsample_at: tuple[int, ...] = (210,)
+    upsample_at: tuple[int, ...] = (240,)
     prune_every: int = 200
     prune_opacity: float = 0.02
     init_opacity: float = 0.01
