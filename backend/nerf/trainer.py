@@ -47,10 +47,11 @@ def initial_field(
     capture: Capture,
     config: NerfConfig,
     device: torch.device,
-    bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
+    bounds: tuple[torch.Tensor, torch.Tensor],
 ) -> VoxelField:
-    """Occupancy from the visual hull (RGBA captures) or the whole unit box."""
-    low, high = bounds if bounds is not None else subject_bounds(capture)
+    """Occupancy within ``bounds`` (:func:`subject_bounds`): the visual hull (RGBA
+    captures) or all of it."""
+    low, high = bounds
     geometry = GridGeometry.covering(low, high, config.resolutions[0])
     if capture.has_alpha:
         occupied = carve(capture, geometry)
