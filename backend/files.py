@@ -31,7 +31,7 @@ def write_json(path: Path, data: object) -> None:
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
-    """An RGB float image in [0, 1] as an 8-bit PNG."""
+    """An RGB or RGBA float image in [0, 1] as an 8-bit PNG."""
     pixels = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
 

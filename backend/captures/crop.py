@@ -12,12 +12,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from backend.captures.capture import Capture, Frame
 from backend.errors import CaptureError
-from backend.files import write_json
+from backend.files import write_json, write_png
 
 SPLITS = (("train", "transforms_train.json"), ("test", "transforms_test.json"))
 
@@ -44,10 +41,7 @@ def _write_frame(frame: Frame, out: Path, relative: str, share: float) -> dict[s
         raise CaptureError(f"{frame.name}: cropping a view with lens distortion is not supported")
     width, height = round(frame.width * share), round(frame.height * share)
     left, top = (frame.width - width) // 2, (frame.height - height) // 2
-    pixels = (np.clip(frame.rgba, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    path = out / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels[top : top + height, left : left + width]).save(path)
+    write_png(out / relative, frame.rgba[top : top + height, left : left + width])
     return {
         "file_path": relative,
         "transform_matrix": frame.camera.c2w.tolist(),
