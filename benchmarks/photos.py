@@ -1,10 +1,13 @@
 """Cameras from photos: capture-from-photos on a rendered set whose cameras are known.
 
     python benchmarks/photos.py --work DIR [--views 48] [--res 512] [--samples 16]
-        [--camera-model pinhole|opencv] [--peak-threshold T] [--dsp] [--json FILE]
+        [--jitter J] [--albedo-detail D] [--camera-model pinhole|opencv]
+        [--peak-threshold T] [--dsp] [--json FILE]
 
 Blender renders the sample head (``meshes/head.glb``) in front of the textured room
-(``capture-synth --background textured``) from ``--views`` cameras at ``--res`` px, kept
+(``capture-synth --background textured``) from ``--views`` cameras at ``--res`` px
+(``--jitter`` moves and rolls them off their ideal poses, ``--albedo-detail`` adds fine
+noise to the skin: other sets to try, as ``capture-synth`` makes them), kept
 in ``DIR/render`` and reused by later runs with the same settings; the images, without
 their poses, become ``DIR/photos``, and ``capture-from-photos`` writes ``DIR/capture``.
 The estimated cameras are compared with the true ones after the best similarity between
@@ -44,6 +47,8 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=48)
     parser.add_argument("--res", type=int, default=512)
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
+    parser.add_argument("--jitter", type=float, default=0.0, help="camera jitter (0-1)")
+    parser.add_argument("--albedo-detail", type=float, default=0.0, help="skin noise (0-1)")
     parser.add_argument("--camera-model", choices=sorted(CAMERA_MODELS), default="pinhole")
     parser.add_argument("--peak-threshold", type=float, default=SfmSettings.peak_threshold)
     parser.add_argument("--dsp", action="store_true", help="DSP-SIFT (domain size pooling)")
@@ -71,6 +76,8 @@ def main() -> None:
         "views": args.views,
         "res": args.res,
         "samples": args.samples,
+        "jitter": args.jitter,
+        "albedo_detail": args.albedo_detail,
         "camera_model": args.camera_model,
         "peak_threshold": args.peak_threshold,
         "dsp": args.dsp,
@@ -97,6 +104,9 @@ def _photos(args: argparse.Namespace) -> tuple[Path, dict[str, np.ndarray]]:
     """The rendered set as a folder of photos, and each photo's true pose and focal."""
     render = args.work / "render"
     settings = {"views": args.views, "res": args.res, "samples": args.samples}
+    for name in ("jitter", "albedo_detail"):
+        if getattr(args, name):  # absent at 0: renders made before these options still count
+            settings[name] = getattr(args, name)
     stamp = render / "benchmark.json"
     if not stamp.is_file() or json.loads(stamp.read_text()) != settings:
         shutil.rmtree(render, ignore_errors=True)
@@ -109,6 +119,8 @@ def _photos(args: argparse.Namespace) -> tuple[Path, dict[str, np.ndarray]]:
             args.res,
             background="textured",
             samples=args.samples,
+            jitter=args.jitter,
+            albedo_detail=args.albedo_detail,
         )
         render_capture(request)
         stamp.write_text(json.dumps(settings))

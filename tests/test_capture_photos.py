@@ -27,6 +27,7 @@ from backend.captures.alignment import (
     upright_similarity,
 )
 from backend.captures.cameras import Intrinsics
+from backend.captures.colmap import weakly_placed
 from backend.captures.from_photos import CAMERA_DISTANCE, PhotosRequest, capture_from_photos
 from backend.captures.photos import is_photo_folder, read_photo_folder
 from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
@@ -318,6 +319,13 @@ def test_cameras_from_rendered_photos_match_the_true_ones(rendered_photos, tmp_p
     assert errors.rotation_deg.max() <= 1.0, errors.summary()
     assert np.median(errors.position_rel) <= 0.02, errors.summary()
     assert errors.position_rel.max() <= 0.08, errors.summary()
+    seen = record["points_per_photo"]
+    assert sorted(seen) == sorted(names)
+    worst = names[int(np.argmax(errors.position_rel))]
+    assert seen[worst] < np.median(list(seen.values())), (worst, seen)
+    assert record["weakly_placed"] == sorted(weakly_placed(seen))
+    if record["weakly_placed"]:
+        assert any("the least certain pose" in m for m in messages), messages
 
     intrinsics = frames[0].camera.intrinsics
     assert intrinsics.fx == pytest.approx(truth[names[0]].intrinsics.fx, rel=0.02)
@@ -328,3 +336,10 @@ def test_cameras_from_rendered_photos_match_the_true_ones(rendered_photos, tmp_p
     assert np.linalg.norm(centres, axis=1).mean() == pytest.approx(CAMERA_DISTANCE, rel=1e-6)
     assert np.degrees(np.arccos(errors.alignment.rotation[2, 2])) < 2.0
     assert np.linalg.norm(errors.alignment.translation) < 0.05 * CAMERA_DISTANCE
+
+
+def test_photos_that_see_few_points_are_named_as_weakly_placed():
+    seen = {"a.png": 400, "b.png": 380, "c.png": 94, "d.png": 420, "e.png": 96}
+    assert weakly_placed(seen) == {"c.png": 94}
+    assert weakly_placed({"a.png": 10, "b.png": 12}) == {}
+    assert weakly_placed({}) == {}

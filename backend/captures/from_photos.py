@@ -21,7 +21,13 @@ import numpy as np
 
 from backend.captures.alignment import Similarity, upright_similarity
 from backend.captures.capture import HELDOUT_EVERY, load_capture
-from backend.captures.colmap import Cameras, SfmSettings, estimate_cameras, import_pycolmap
+from backend.captures.colmap import (
+    Cameras,
+    SfmSettings,
+    estimate_cameras,
+    import_pycolmap,
+    weakly_placed,
+)
 from backend.captures.photos import PhotoSet, read_photo_folder, some
 from backend.errors import BackendError, CaptureError
 from backend.files import write_json
@@ -187,6 +193,8 @@ def _record(photos: PhotoSet, cameras: Cameras, placement: Similarity) -> dict[s
         "focal_start": cameras.focal_start,
         "reprojection_error_px": round(cameras.reprojection_error, 4),
         "points3D": cameras.points,
+        "points_per_photo": cameras.points_seen,
+        "weakly_placed": sorted(weakly_placed(cameras.points_seen)),
         "world": {
             "origin": "the point closest to all optical axes (the head)",
             "up": "+Z, the direction most orthogonal to the cameras' right axes",
