@@ -33,8 +33,8 @@ class NerfConfig:
     ``resolutions`` suit the sample capture, whose finest voxel spans 0.81 of a pixel's
     width at the head. Where a capture's pixels are smaller there (a tight framing, larger
     images), every resolution is scaled up until the finest voxel spans
-    ``voxel_footprints`` pixels, by at most ``max_refine`` (None: as given); see
-    ``backend/nerf/resolution.py``.
+    ``voxel_footprints`` pixels, by at most ``max_refine`` (None: as given), on captures
+    with alpha only; see ``backend/nerf/resolution.py``.
     """
 
     steps: int = 480
