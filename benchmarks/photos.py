@@ -35,6 +35,7 @@ from backend.captures.alignment import pose_errors
 from backend.captures.colmap import CAMERA_MODELS, SfmSettings
 from backend.captures.from_photos import PhotosRequest, capture_from_photos
 from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
+from backend.errors import BackendError
 from backend.files import write_json
 from backend.progress import Progress
 
@@ -54,6 +55,13 @@ def main() -> None:
     parser.add_argument("--dsp", action="store_true", help="DSP-SIFT (domain size pooling)")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = parser.parse_args()
+    try:
+        _measure(args)
+    except BackendError as exc:  # bad settings, a failed render, photos that do not register
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _measure(args: argparse.Namespace) -> None:
     photos, truth = _photos(args)
     out = args.work / "capture"
     shutil.rmtree(out, ignore_errors=True)
