@@ -126,9 +126,10 @@ def main() -> None:
     report.run("nvdiffrast", lambda: _nvdiffrast(plan))
     report.run("parity", lambda: _parity(plan))
     report.run("nerf_budget", lambda: _nerf_budget(plan, args.capture, env))
-    work = Path(tempfile.mkdtemp(prefix="gpu_check_"))
-    if report.run("pipeline", lambda: _pipeline(plan, args.capture, work, env)) is not None:
-        report.run("apply_style", lambda: _apply_style(plan, work / "run"))
+    with tempfile.TemporaryDirectory(prefix="gpu_check_") as folder:
+        work = Path(folder)
+        if report.run("pipeline", lambda: _pipeline(plan, args.capture, work, env)) is not None:
+            report.run("apply_style", lambda: _apply_style(plan, work / "run"))
     failed = [name for name, step in report.steps.items() if not step["ok"]]
     print(json.dumps(report.to_dict(), indent=2))
     sys.exit(1 if failed else 0)
