@@ -150,7 +150,8 @@ def test_random_weights_only_when_asked_and_then_said_everywhere(
     Image.fromarray((BUILTIN_STYLES["ink"](64) * 255).astype(np.uint8)).save(style)
     out = tmp_path / "run"
     args = ["run", str(tiny_capture_dir), "--style", str(style), "--out", str(out)]
-    assert main([*args, "--steps", "60", "--style-steps", "2", "--weights", "random"]) == 0
+    toy = ["--steps", "20", "--max-side", "32", "--style-steps", "1", "--faces", "2000"]
+    assert main([*args, *toy, "--weights", "random"]) == 0
     assert "warning: random feature weights (--weights random)" in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     assert report["weights"]["features"]["weights"] == "random"
