@@ -136,7 +136,9 @@ def _parser() -> argparse.ArgumentParser:
         "--background", choices=BACKGROUNDS, default="none", help="textured: opaque, no alpha"
     )
     synth.add_argument("--jitter", type=float, default=0.0, help="camera pose jitter, 0 to 1")
-    synth.add_argument("--albedo-detail", type=float, default=0.0, help="fine skin noise, 0 to 1")
+    synth.add_argument(
+        "--albedo-detail", type=float, default=0.0, help="skin spots and grain, 0 to 1"
+    )
     synth.set_defaults(handler=_capture_synth)
 
     photos = commands.add_parser(

@@ -6,10 +6,11 @@
 
 Blender renders the sample head (``meshes/head.glb``) in front of the textured room
 (``capture-synth --background textured``) from ``--views`` cameras at ``--res`` px
-(``--jitter`` moves and rolls them off their ideal poses, ``--albedo-detail`` adds fine
-noise to the skin: other sets to try, as ``capture-synth`` makes them), kept
-in ``DIR/render`` and reused by later runs with the same settings; the images, without
-their poses, become ``DIR/photos``, and ``capture-from-photos`` writes ``DIR/capture``.
+(``--jitter`` moves and rolls them off their ideal poses, ``--albedo-detail`` adds spots
+and grain to the skin: other sets to try, as ``capture-synth`` makes them), kept in
+``DIR/render`` and reused by later runs with the same settings and scene script
+(``meshes/render_capture.py``); the images, without their poses, become ``DIR/photos``,
+and ``capture-from-photos`` writes ``DIR/capture``.
 The estimated cameras are compared with the true ones after the best similarity between
 their centres (Umeyama): rotation error in degrees, position error in % of the true
 camera distance, focal length error, how many photos registered, and the time of each
@@ -20,6 +21,7 @@ short table.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -34,7 +36,7 @@ from backend.captures import load_capture
 from backend.captures.alignment import pose_errors
 from backend.captures.colmap import CAMERA_MODELS, SfmSettings
 from backend.captures.from_photos import PhotosRequest, capture_from_photos
-from backend.captures.synth import SAMPLE_HEAD, SynthRequest, render_capture
+from backend.captures.synth import RENDER_SCRIPT, SAMPLE_HEAD, SynthRequest, render_capture
 from backend.errors import BackendError
 from backend.files import write_json
 from backend.progress import Progress
@@ -49,7 +51,7 @@ def main() -> None:
     parser.add_argument("--res", type=int, default=512)
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
     parser.add_argument("--jitter", type=float, default=0.0, help="camera jitter (0-1)")
-    parser.add_argument("--albedo-detail", type=float, default=0.0, help="skin noise (0-1)")
+    parser.add_argument("--albedo-detail", type=float, default=0.0, help="skin spots (0-1)")
     parser.add_argument("--camera-model", choices=sorted(CAMERA_MODELS), default="pinhole")
     parser.add_argument("--peak-threshold", type=float, default=SfmSettings.peak_threshold)
     parser.add_argument("--dsp", action="store_true", help="DSP-SIFT (domain size pooling)")
@@ -111,10 +113,14 @@ def _measure(args: argparse.Namespace) -> None:
 def _photos(args: argparse.Namespace) -> tuple[Path, dict[str, np.ndarray]]:
     """The rendered set as a folder of photos, and each photo's true pose and focal."""
     render = args.work / "render"
-    settings = {"views": args.views, "res": args.res, "samples": args.samples}
-    for name in ("jitter", "albedo_detail"):
-        if getattr(args, name):  # absent at 0: renders made before these options still count
-            settings[name] = getattr(args, name)
+    settings = {
+        "views": args.views,
+        "res": args.res,
+        "samples": args.samples,
+        "jitter": args.jitter,
+        "albedo_detail": args.albedo_detail,
+        "scene": hashlib.sha256(RENDER_SCRIPT.read_bytes()).hexdigest()[:12],
+    }
     stamp = render / "benchmark.json"
     if not stamp.is_file() or json.loads(stamp.read_text()) != settings:
         shutil.rmtree(render, ignore_errors=True)

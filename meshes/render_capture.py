@@ -19,7 +19,8 @@ photos come; something for feature matching to hold on to) and writes the head's
 coverage in the held-out views to ``gt_alpha/test/r_*.png``, which no transforms file
 names: it is there to score a model on the head's pixels, never to train one;
 ``--jitter`` moves each camera off its ideal position and aim, and rolls it;
-``--albedo-detail`` multiplies fine noise into the albedo (pores, stubble: detail a real skin has).
+``--albedo-detail`` multiplies dark spots and fine noise into the albedo (freckles, pores,
+stubble: detail a real skin has).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--framing", type=float, default=1.0, help="< 1: the subject leaves")
     parser.add_argument("--background", choices=("none", "textured"), default="none")
     parser.add_argument("--jitter", type=float, default=0.0, help="camera jitter, 0 to 1")
-    parser.add_argument("--albedo-detail", type=float, default=0.0, help="fine noise, 0 to 1")
+    parser.add_argument("--albedo-detail", type=float, default=0.0, help="skin spots, 0 to 1")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -104,7 +105,9 @@ def import_mesh(path: Path, detail: float = 0.0) -> bpy.types.Object:
 
 def material(obj: bpy.types.Object, detail: float = 0.0) -> bpy.types.Material:
     """Albedo from the mesh's colour attribute (grey without one), diffuse plus ambient;
-    ``detail`` > 0 multiplies in fine noise fixed to the surface (pores, stubble)."""
+    ``detail`` > 0 multiplies in dark spots a few pixels wide (freckles, moles: what
+    feature matching finds on a real face; pixel grain alone gave it no point on the
+    head) and fine noise (pores, stubble), both fixed to the surface."""
     mat = bpy.data.materials.new("CaptureAlbedo")
     mat.use_nodes = True
     nodes, links = mat.node_tree.nodes, mat.node_tree.links
@@ -121,6 +124,7 @@ def material(obj: bpy.types.Object, detail: float = 0.0) -> bpy.types.Material:
         grey.outputs["Color"].default_value = (0.7, 0.7, 0.7, 1.0)
         colour = grey.outputs["Color"]
     if detail > 0.0:
+        colour = _spotted(nodes, links, colour, detail, scale=40.0)
         colour = _speckled(nodes, links, colour, detail, scale=400.0)
     links.new(colour, bsdf.inputs["Base Color"])
     links.new(colour, bsdf.inputs["Emission Color"])
@@ -129,14 +133,41 @@ def material(obj: bpy.types.Object, detail: float = 0.0) -> bpy.types.Material:
 
 
 def _speckled(nodes, links, colour, amount: float, scale: float):
-    """``colour`` times (1 - amount + amount * fine noise) in object space."""
+    """``colour`` darkened by up to ``amount`` by fine noise in object space."""
     noise = nodes.new("ShaderNodeTexNoise")
     noise.inputs["Scale"].default_value = scale
     noise.inputs["Detail"].default_value = 4.0
+    return _darkened(nodes, links, colour, noise.outputs["Fac"], amount)
+
+
+def _spotted(nodes, links, colour, amount: float, scale: float):
+    """``colour`` darkened by up to ``amount`` in a small round spot in each Voronoi
+    cell (of varying size: the surface cuts the 3D cells anywhere)."""
+    cells = nodes.new("ShaderNodeTexVoronoi")
+    cells.inputs["Scale"].default_value = scale
+    edge = nodes.new("ShaderNodeMapRange")
+    edge.inputs["From Min"].default_value = 0.15
+    edge.inputs["From Max"].default_value = 0.25
+    links.new(cells.outputs["Distance"], edge.inputs["Value"])
+    return _darkened(nodes, links, colour, edge.outputs["Result"], amount)
+
+
+def _patched(nodes, links, colour, amount: float, scale: float):
+    """``colour`` darkened by up to ``amount`` by a value that is constant over each
+    Voronoi cell and jumps at its border."""
+    cells = nodes.new("ShaderNodeTexVoronoi")
+    cells.inputs["Scale"].default_value = scale
+    value = nodes.new("ShaderNodeRGBToBW")
+    links.new(cells.outputs["Color"], value.inputs["Color"])
+    return _darkened(nodes, links, colour, value.outputs["Val"], amount)
+
+
+def _darkened(nodes, links, colour, fac, amount: float):
+    """``colour`` times (1 - amount + amount * fac), fac in [0, 1]."""
     ramp = nodes.new("ShaderNodeMapRange")
     ramp.inputs["To Min"].default_value = 1.0 - amount
     ramp.inputs["To Max"].default_value = 1.0
-    links.new(noise.outputs["Fac"], ramp.inputs["Value"])
+    links.new(fac, ramp.inputs["Value"])
     mix = nodes.new("ShaderNodeMix")
     mix.data_type, mix.blend_type = "RGBA", "MULTIPLY"
     mix.inputs["Factor"].default_value = 1.0
@@ -146,8 +177,11 @@ def _speckled(nodes, links, colour, amount: float, scale: float):
 
 
 def add_room(centre: np.ndarray, radius: float) -> bpy.types.Object:
-    """An opaque sphere around the scene, inside textured with blotches and fine grain
-    (lit by the ambient term only, so it looks the same from every camera)."""
+    """An opaque sphere around the scene, inside textured with soft blotches, flat patches
+    of other brightness with sharp borders (as a real room's furniture, frames and tiles
+    give feature matching corners to hold on to; blotches alone left the views from below
+    with a few dozen points) and fine grain; lit by the ambient term only, so it looks the
+    same from every camera."""
     bpy.ops.mesh.primitive_uv_sphere_add(
         segments=64, ring_count=32, radius=radius, location=Vector(centre)
     )
@@ -162,7 +196,8 @@ def add_room(centre: np.ndarray, radius: float) -> bpy.types.Object:
     ramp.color_ramp.elements[0].color = (0.15, 0.22, 0.35, 1.0)
     ramp.color_ramp.elements[1].color = (0.85, 0.7, 0.45, 1.0)
     links.new(voronoi.outputs["Distance"], ramp.inputs["Fac"])
-    colour = _speckled(nodes, links, ramp.outputs["Color"], 0.5, scale=60.0)
+    colour = _patched(nodes, links, ramp.outputs["Color"], 0.6, scale=10.0)
+    colour = _speckled(nodes, links, colour, 0.5, scale=60.0)
     emission = nodes.new("ShaderNodeEmission")
     links.new(colour, emission.inputs["Color"])
     links.new(emission.outputs["Emission"], nodes["Material Output"].inputs["Surface"])

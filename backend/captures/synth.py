@@ -29,7 +29,7 @@ class SynthRequest:
     and how much like a real capture it looks: ``framing`` below 1 moves the cameras in
     until the subject leaves the frame, ``background`` "textured" makes the images
     opaque with a textured room behind the head, ``jitter`` (0-1) moves and rolls each
-    camera off its ideal pose, ``albedo_detail`` (0-1) adds fine noise to the skin.
+    camera off its ideal pose, ``albedo_detail`` (0-1) adds spots and grain to the skin.
     ``samples`` per pixel trade noise for time (Cycles; 64 leaves no visible noise)."""
 
     mesh: Path
