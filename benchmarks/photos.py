@@ -123,8 +123,6 @@ def _photos(args: argparse.Namespace) -> tuple[Path, dict[str, np.ndarray]]:
     }
     stamp = render / "benchmark.json"
     if not stamp.is_file() or json.loads(stamp.read_text()) != settings:
-        shutil.rmtree(render, ignore_errors=True)
-        print(f"rendering {args.views} views at {args.res} px ({args.samples} samples)")
         request = SynthRequest(
             SAMPLE_HEAD,
             render,
@@ -136,6 +134,9 @@ def _photos(args: argparse.Namespace) -> tuple[Path, dict[str, np.ndarray]]:
             jitter=args.jitter,
             albedo_detail=args.albedo_detail,
         )
+        request.validate()
+        shutil.rmtree(render, ignore_errors=True)
+        print(f"rendering {args.views} views at {args.res} px ({args.samples} samples)")
         render_capture(request)
         stamp.write_text(json.dumps(settings))
     capture = load_capture(render)

@@ -231,5 +231,6 @@ def test_capture_synth_refuses_a_missing_mesh(tmp_path: Path, capsys):
         ]
     )
     assert code == 2
-    assert "mesh not found" in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert "mesh not found" in printed.err and "rendering" not in printed.out
     assert not (tmp_path / "o").exists()
