@@ -475,7 +475,6 @@ def _capture_synth(args: argparse.Namespace) -> int:
         args.jitter,
         args.albedo_detail,
     )
-    request.validate()
     print(f"rendering {args.views} + {args.heldout} views of {args.mesh} at {args.res} px")
     render_capture(request)
     capture = load_capture(args.out)

@@ -134,7 +134,6 @@ def _photos(args: argparse.Namespace) -> tuple[Path, dict[str, np.ndarray]]:
             jitter=args.jitter,
             albedo_detail=args.albedo_detail,
         )
-        request.validate()
         shutil.rmtree(render, ignore_errors=True)
         print(f"rendering {args.views} views at {args.res} px ({args.samples} samples)")
         render_capture(request)

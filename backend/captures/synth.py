@@ -44,7 +44,9 @@ class SynthRequest:
     albedo_detail: float = 0.0
     samples: int = 64
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        """Checked on construction, so a request that exists can be rendered: callers may
+        say what they are about to do, or clear an old render, before rendering."""
         if not self.mesh.is_file():
             raise BackendError(f"mesh not found: {self.mesh}")
         if self.views < 1 or self.heldout < 0:
@@ -64,7 +66,6 @@ class SynthRequest:
 
 def render_capture(request: SynthRequest) -> Path:
     """Render the capture folder and return it; raises BackendError with Blender's reason."""
-    request.validate()
     args = [
         "--mesh",
         str(request.mesh.resolve()),
