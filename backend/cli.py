@@ -17,9 +17,12 @@ from backend.captures.from_photos import PhotosRequest, capture_from_photos
 from backend.captures.synth import BACKGROUNDS, SAMPLE_HEAD, SynthRequest, render_capture
 from backend.device import DEVICE_CHOICES, resolve_device
 from backend.errors import BackendError
+from backend.fast.apply import StyleApplier
+from backend.fast.mapper_training import mapped_code, run_mapper
 from backend.files import write_json
 from backend.mesh.glb import MATERIALS, TEXTURE_SIZES, write_glb
-from backend.methods.choice import HYBRID, METHODS
+from backend.methods.clip.edit import ClipEdit, edit_name
+from backend.methods.registry import HYBRID, METHODS
 from backend.nerf.config import PRESETS, preset
 from backend.nerf.stage import run_nerf_stage
 from backend.pipeline import RunRequest, Style, run_pipeline, style_from_file
@@ -33,9 +36,6 @@ from backend.server.main import add_arguments as add_serve_arguments
 from backend.server.main import serve
 from backend.style.builtin import BUILTIN_STYLES
 from backend.style.clip_loss import check_prompt
-from backend.stylize.apply import StyleApplier
-from backend.stylize.clip_edit import ClipEdit, edit_name
-from backend.stylize.clip_stage import mapped_code, run_mapper
 
 DEMO_STYLE = "strokes"
 
@@ -384,8 +384,9 @@ def _apply_style(args: argparse.Namespace) -> int:
         code = applier.code(style.image)
         name, weights = style.name, applier.weights_record()
     else:
-        code = mapped_code(run_mapper(args.run_dir, applier, edit.clip, {}).mapper, edit.clip, edit)
-        code, name = code.code, edit.name
+        mapper = run_mapper(args.run_dir, applier, edit.clip, {}).mapper
+        code = mapped_code(mapper, edit.clip, edit.prompt, edit.exemplar).code
+        name = edit.name
         weights = {**applier.weights_record(), "clip": edit.clip.provenance.to_dict()}
     if mix is not None:
         code = code.mix(applier.code(mix.image), args.t)

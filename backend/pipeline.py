@@ -22,6 +22,8 @@ from backend.captures.from_photos import PhotosRequest, capture_from_photos
 from backend.captures.photos import is_photo_folder, read_photo_folder
 from backend.device import resolve_device
 from backend.errors import BackendError
+from backend.fast.colornet import ColorNetConfig
+from backend.fast.styles import EXTRA_TRAINING_STYLES, TRAINING_STYLES
 from backend.files import write_json, write_png
 from backend.mesh.glb import (
     FACE_BUDGETS,
@@ -32,7 +34,11 @@ from backend.mesh.glb import (
     write_glb,
 )
 from backend.mesh.stage import MeshSettings, run_mesh_stage
-from backend.methods.choice import HYBRID, check_method
+from backend.methods.base import MethodContext
+from backend.methods.clip.edit import ClipEdit, edit_name
+from backend.methods.clip.method import ClipMethod
+from backend.methods.hybrid.settings import StylizeSettings
+from backend.methods.registry import HYBRID, check_method
 from backend.nerf.config import preset as nerf_preset
 from backend.nerf.metrics import composite_white
 from backend.nerf.stage import RESULT as NERF_RECORD
@@ -45,21 +51,11 @@ from backend.raster import make_rasterizer
 from backend.style.clip_loss import check_prompt
 from backend.style.images import read_style_image
 from backend.style.judge import Judge
-from backend.stylize.clip_edit import ClipEdit, edit_name
-from backend.stylize.clip_stage import run_clip_edit, run_clip_mapper
-from backend.stylize.colornet import ColorNetConfig
-from backend.stylize.judging import JUDGE_SUPERSAMPLE, judge_cameras
-from backend.stylize.stage import (
-    EXTRA_TRAINING_STYLES,
-    TRAINING_STYLES,
-    TRAINING_STYLES_DIR,
-    StyleStage,
-    read_record,
-    run_colornet_stage,
-    weights_record,
-)
-from backend.stylize.texture import StylizeSettings
-from backend.stylize.views import MeshTensors, render
+from backend.stylize.clip_stage import run_clip_mapper
+from backend.stylize.colornet_stage import TRAINING_STYLES_DIR, run_colornet_stage
+from backend.stylize.stage import StyleStage, read_record, weights_record
+from backend.views.judging import JUDGE_SUPERSAMPLE, judge_cameras
+from backend.views.render import MeshTensors, render
 
 __all__ = ["Progress", "RunRequest", "Style", "run_pipeline", "style_from_file"]
 
@@ -241,11 +237,11 @@ def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> d
         capture = load_capture(_cameras(request, plan), max_side=request.max_side)
     nerf = _nerf(request, capture, device, plan)
     mesh, mesh_summary = _mesh(request, capture, nerf, plan)
-    stage = _style_stage(request, capture, mesh, nerf, backbone, judge, device)
+    stage = _style_stage(request, capture, mesh, nerf, backbone, judge, clip, device)
     styled = _stylize(request, styles, stage, plan)
     report = {
         "device": str(device),
-        "raster_backend": stage.rasterizer.name,
+        "raster_backend": stage.context.rasterizer.name,
         "export": request.export_record(),
         "weights": {
             **weights_record(backbone, judge),
@@ -272,7 +268,13 @@ def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> d
             previews.append(mapped)
     plan.report("report", 0.0, "writing the preview and the report")
     _write_preview(
-        request.out / "preview.png", capture, nerf.model, mesh, previews, stage.rasterizer, device
+        request.out / "preview.png",
+        capture,
+        nerf.model,
+        mesh,
+        previews,
+        stage.context.rasterizer,
+        device,
     )
     report["seconds_total"] = round(time.perf_counter() - started, 2)
     write_json(request.out / "report.json", report)
@@ -322,12 +324,14 @@ def _clip_request(request: RunRequest, clip: Clip | None) -> ClipEdit | None:
 
 
 def _clip_edit(request: RunRequest, stage: StyleStage, edit: ClipEdit, plan: RunPlan):
+    """The edit by optimization: the CLIP method, towards the prompt or the exemplar."""
     message = f"CLIP edit '{edit.name}'"
     print(message, flush=True)
     plan.report("clip", 0.0, message)
-    return run_clip_edit(
-        stage,
-        edit,
+    target = edit.prompt if edit.prompt is not None else edit.exemplar
+    return stage.with_method(ClipMethod.name).run(
+        edit.name,
+        target,
         request.out / f"stylized_clip_{edit.name}.glb",
         request.out / STAGES / f"clip_{edit.name}.json",
         lambda done, text: plan.report("clip", done, f"{message}: {text}"),
@@ -439,23 +443,22 @@ def load_networks(request: RunRequest, device: torch.device) -> tuple[Backbone, 
     return backbone.to(device), Judge.load(request.download_weights).to(device)
 
 
-def _style_stage(request: RunRequest, capture, mesh, nerf, backbone, judge, device) -> StyleStage:
-    settings = stylize_settings(request.record())
-    rasterizer = make_rasterizer(request.raster, device)
-    return StyleStage(
+def _style_stage(
+    request: RunRequest, capture, mesh, nerf, backbone, judge, clip, device
+) -> StyleStage:
+    context = MethodContext.create(
         mesh,
         capture,
+        nerf.model,
         backbone,
         judge,
-        rasterizer,
-        settings,
+        make_rasterizer(request.raster, device),
+        stylize_settings(request.record()),
         device,
-        request.resume,
-        gltf_export(request),
-        request.method,
-        nerf.model,
         request.download_weights,
+        clip,
     )
+    return StyleStage(context, request.resume, gltf_export(request), request.method)
 
 
 def _stylize(request: RunRequest, styles: list[Style], stage: StyleStage, plan: RunPlan):

@@ -38,17 +38,18 @@ import torch
 
 from backend.captures import load_capture
 from backend.device import resolve_device
+from backend.fast.apply import StyleApplier
+from backend.fast.mapper_training import mapped_code, run_mapper
 from backend.mesh.glb import read_glb
+from backend.methods.base import MethodContext
+from backend.methods.clip.edit import ClipEdit, clip_edit, edit_name
+from backend.methods.hybrid.optimizer import TextureOptimizer
 from backend.pipeline import stylize_settings
 from backend.pretrained.clip import load_clip
 from backend.pretrained.clip_tiny import save_tiny_clip
 from backend.pretrained.registry import load_backbone
 from backend.raster import make_rasterizer
 from backend.style.judge import Judge
-from backend.stylize.apply import StyleApplier
-from backend.stylize.clip_edit import ClipEdit, clip_edit, edit_name
-from backend.stylize.clip_stage import mapped_code, run_mapper
-from backend.stylize.texture import Stylizer
 
 
 def main() -> None:
@@ -112,7 +113,7 @@ def _measure(name: str, folder: Path, args, device) -> dict:
     times = []
     for _ in range(args.repeat):
         started = time.perf_counter()
-        applier.apply_code(mapped_code(mapper.mapper, clip, edit).code)
+        applier.apply_code(mapped_code(mapper.mapper, clip, edit.prompt, edit.exemplar).code)
         times.append(time.perf_counter() - started)
     optimization = clip_edit(_stylizer(args, device), edit).summary()
     return {
@@ -125,20 +126,23 @@ def _measure(name: str, folder: Path, args, device) -> dict:
     }
 
 
-def _stylizer(args, device) -> Stylizer:
+def _stylizer(args, device) -> TextureOptimizer:
     run = json.loads((args.run_dir / "run.json").read_text())
     settings = stylize_settings(run)
     if args.steps is not None:
         settings = replace(settings, steps=args.steps)
     mesh, _ = read_glb(args.run_dir / "mesh.glb")
-    return Stylizer(
-        mesh,
-        load_capture(Path(run["capture"])),
-        load_backbone(run["features"], run["weights"]),
-        Judge.load().to(device),
-        make_rasterizer("auto", device),
-        settings,
-        device,
+    return TextureOptimizer(
+        MethodContext.create(
+            mesh,
+            load_capture(Path(run["capture"])),
+            None,
+            load_backbone(run["features"], run["weights"]),
+            Judge.load().to(device),
+            make_rasterizer("auto", device),
+            settings,
+            device,
+        )
     )
 
 

@@ -34,15 +34,16 @@ import torch
 
 from backend.captures import load_capture
 from backend.device import resolve_device
+from backend.fast.apply import StyleApplier
 from backend.mesh.glb import read_glb
+from backend.methods.base import MethodContext
+from backend.methods.hybrid.optimizer import TextureOptimizer
 from backend.pipeline import stylize_settings
 from backend.pretrained.registry import load_backbone
 from backend.raster import make_rasterizer
 from backend.style.builtin import BUILTIN_STYLES
 from backend.style.judge import Judge
-from backend.stylize.apply import StyleApplier
 from backend.stylize.colornet_eval import judge_gaps
-from backend.stylize.texture import Stylizer
 
 
 def main() -> None:
@@ -101,7 +102,11 @@ def _heldout(run_dir: Path, applier: StyleApplier, names: list[str], device) -> 
     judge = Judge.load().to(device)
     rasterizer = make_rasterizer("auto", device)
     stylizers = [
-        Stylizer(mesh, capture, backbone, judge, rasterizer, replace(settings, seed=s), device)
+        TextureOptimizer(
+            MethodContext.create(
+                mesh, capture, None, backbone, judge, rasterizer, replace(settings, seed=s), device
+            )
+        )
         for s in (0, 1)
     ]
     out = []

@@ -262,8 +262,8 @@ def _apply_style(plan: Plan, run: Path) -> dict:
     import numpy as np
     import torch
 
+    from backend.fast.apply import StyleApplier
     from backend.style.builtin import BUILTIN_STYLES
-    from backend.stylize.apply import StyleApplier
 
     device = torch.device(plan.device)
     applier = StyleApplier.load(run, device)

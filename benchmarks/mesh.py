@@ -45,7 +45,8 @@ from backend.mesh.thickness import thin_sheets
 from backend.nerf.checkpoint import load_model
 from backend.raster import TorchRasterizer
 from backend.sample import sample_capture_dir
-from backend.stylize.views import MeshTensors, orbit_views, render
+from backend.views.cameras import orbit_views
+from backend.views.render import MeshTensors, render
 
 COLUMNS = (
     "chamfer_rel_diag",

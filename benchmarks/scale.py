@@ -194,11 +194,13 @@ def _stylize_child(
 
     from backend.captures import load_capture
     from backend.mesh.stage import MeshSettings, run_mesh_stage
+    from backend.methods.base import MethodContext
+    from backend.methods.hybrid.optimizer import TextureOptimizer
+    from backend.methods.hybrid.settings import StylizeSettings
     from backend.nerf.checkpoint import load_model
     from backend.pipeline import RunRequest, load_networks
     from backend.raster import make_rasterizer
     from backend.style.builtin import BUILTIN_STYLES
-    from backend.stylize.texture import Stylizer, StylizeSettings
 
     device = torch.device("cpu")
     capture = load_capture(capture_dir)
@@ -208,8 +210,10 @@ def _stylize_child(
     before = _peak_mb()
     clock = _Clock()
     settings = replace(StylizeSettings(), render_size=size, steps=steps)
-    stylizer = Stylizer(
-        mesh, capture, backbone, judge, make_rasterizer("torch", device), settings, device
+    stylizer = TextureOptimizer(
+        MethodContext.create(
+            mesh, capture, None, backbone, judge, make_rasterizer("torch", device), settings, device
+        )
     )
     clock.lap("setup")
     stylizer.stylize("strokes", BUILTIN_STYLES["strokes"](), evaluate=False)

@@ -28,10 +28,12 @@ from backend.captures import load_capture
 from backend.device import resolve_device
 from backend.files import write_png
 from backend.mesh.glb import read_glb
+from backend.methods.base import MethodContext
+from backend.methods.hybrid.optimizer import TextureOptimizer
+from backend.methods.hybrid.settings import StylizeSettings
 from backend.pipeline import RunRequest, load_networks, style_from_file, stylize_settings
 from backend.raster import make_rasterizer
 from backend.style.builtin import BUILTIN_STYLES
-from backend.stylize.texture import Stylizer, StylizeSettings
 
 COLUMNS = (
     "judge_meanstd_gain",
@@ -92,14 +94,10 @@ def _head(run_dir: Path, styles, overrides, device, pictures: Path | None) -> li
     mesh, _ = read_glb(run_dir / "mesh.glb")
     settings = replace(stylize_settings({**record, "style_steps": None}), **overrides)
     backbone, judge = load_networks(RunRequest(Path(), [], Path()), device)
-    stylizer = Stylizer(
-        mesh,
-        capture,
-        backbone,
-        judge,
-        make_rasterizer("auto", device),
-        settings,
-        device,
+    stylizer = TextureOptimizer(
+        MethodContext.create(
+            mesh, capture, None, backbone, judge, make_rasterizer("auto", device), settings, device
+        )
     )
     rows, grid = [], [_strip(stylizer, stylizer.original)]
     for name, image in styles:
@@ -111,8 +109,8 @@ def _head(run_dir: Path, styles, overrides, device, pictures: Path | None) -> li
     return rows
 
 
-def _strip(stylizer: Stylizer, texture: torch.Tensor) -> np.ndarray:
-    images, _ = stylizer.heldout.renders(texture)
+def _strip(stylizer: TextureOptimizer, texture: torch.Tensor) -> np.ndarray:
+    images, _ = stylizer.measures.heldout.renders(texture)
     return np.hstack([image.cpu().numpy() for image in images[:3]])
 
 

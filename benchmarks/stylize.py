@@ -24,6 +24,9 @@ import torch
 from backend.captures import load_capture
 from backend.device import resolve_device
 from backend.mesh.stage import MeshSettings, run_mesh_stage
+from backend.methods.base import MethodContext
+from backend.methods.hybrid.optimizer import TextureOptimizer
+from backend.methods.hybrid.settings import StylizeSettings
 from backend.nerf.checkpoint import load_model
 from backend.nerf.config import preset
 from backend.nerf.metrics import composite_white, psnr
@@ -33,8 +36,8 @@ from backend.raster import make_rasterizer, nvdiffrast_available
 from backend.sample import sample_capture_dir
 from backend.style.builtin import BUILTIN_STYLES
 from backend.style.judge import Judge
-from backend.stylize.texture import Stylizer, StylizeSettings
-from backend.stylize.views import MeshTensors, orbit_views, rasterize_view, render, shade
+from backend.views.cameras import orbit_views
+from backend.views.render import MeshTensors, rasterize_view, render, shade
 
 FRAMES = 5
 
@@ -57,14 +60,17 @@ def main() -> None:
     nerf_seconds = time.perf_counter() - started
     mesh = run_mesh_stage(model, capture, MeshSettings())
     backbone = load_backbone("vgg16")
-    stylizer = Stylizer(
-        mesh.mesh,
-        capture,
-        backbone,
-        Judge.load().to(device),
-        make_rasterizer("auto", device),
-        StylizeSettings(steps=args.style_steps),
-        device,
+    stylizer = TextureOptimizer(
+        MethodContext.create(
+            mesh.mesh,
+            capture,
+            None,
+            backbone,
+            Judge.load().to(device),
+            make_rasterizer("auto", device),
+            StylizeSettings(steps=args.style_steps),
+            device,
+        )
     )
     style = stylizer.stylize("strokes", BUILTIN_STYLES["strokes"]())
     result = {

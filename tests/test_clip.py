@@ -17,14 +17,12 @@ import trimesh
 from backend.captures import load_capture
 from backend.errors import WeightsError
 from backend.files import sha256_of
+from backend.methods.clip.edit import SHAPE_BENDING_WEIGHT, ClipEdit, clip_edit
+from backend.methods.hybrid.optimizer import TextureOptimizer
+from backend.methods.hybrid.settings import StylizeSettings
 from backend.pretrained.clip import load_clip
-from backend.pretrained.registry import load_backbone
-from backend.raster import make_rasterizer
 from backend.style.builtin import BUILTIN_STYLES
-from backend.style.judge import Judge
-from backend.stylize.clip_edit import SHAPE_BENDING_WEIGHT, ClipEdit, clip_edit
-from backend.stylize.texture import Stylizer, StylizeSettings
-from tests.head_helpers import patterned_head
+from tests.head_helpers import method_context, patterned_head
 
 CPU = torch.device("cpu")
 SETTINGS = StylizeSettings(steps=40, render_size=64, pool_views=8, lr=0.1)
@@ -142,17 +140,10 @@ def test_a_shape_edit_keeps_one_manifold_mesh_within_its_limit(tiny_capture_dir,
     assert result.result.max_offset == pytest.approx(moved.max(), rel=1e-4)
 
 
-def _stylizer(capture_dir: Path, settings: StylizeSettings) -> Stylizer:
+def _stylizer(capture_dir: Path, settings: StylizeSettings) -> TextureOptimizer:
     capture = load_capture(capture_dir)
-    return Stylizer(
-        patterned_head(capture, 128, frequency=80.0, mean=0.6),
-        capture,
-        load_backbone("vgg16", download=False),
-        Judge.load(download=False),
-        make_rasterizer("torch", CPU),
-        settings,
-        CPU,
-    )
+    mesh = patterned_head(capture, 128, frequency=80.0, mean=0.6)
+    return TextureOptimizer(method_context(mesh, capture, settings))
 
 
 def _copy(source: Path, target: Path) -> Path:

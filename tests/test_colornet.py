@@ -15,20 +15,9 @@ from PIL import Image
 
 from backend.cli import main
 from backend.errors import BackendError, CheckpointError
-from backend.mesh.glb import read_glb, write_glb
-from backend.mesh.stage import MeshSettings, run_mesh_stage
-from backend.nerf.checkpoint import save_model
-from backend.pretrained.clip import load_clip
-from backend.pretrained.networks import FeatureExtractor
-from backend.pretrained.registry import load_backbone
-from backend.raster import make_rasterizer
-from backend.style.builtin import BUILTIN_STYLES
-from backend.style.encoder import STAT_LAYERS
-from backend.style.images import read_style_image
-from backend.style.judge import Judge
-from backend.stylize.apply import StyleApplier
-from backend.stylize.clip_mapper import FORMAT as MAPPER_FORMAT
-from backend.stylize.clip_mapper import (
+from backend.fast.apply import StyleApplier
+from backend.fast.clip_mapper import FORMAT as MAPPER_FORMAT
+from backend.fast.clip_mapper import (
     META,
     MapperConfig,
     exemplar_code,
@@ -36,14 +25,24 @@ from backend.stylize.clip_mapper import (
     mapper_pairs,
     train_mapper,
 )
-from backend.stylize.clip_mapper import VERSION as MAPPER_VERSION
-from backend.stylize.colornet import ColorNetConfig
+from backend.fast.clip_mapper import VERSION as MAPPER_VERSION
+from backend.fast.colornet import ColorNetConfig
+from backend.fast.colornet_io import SavedColorNet, save_colornet
+from backend.fast.colornet_train import TrainingStyle, train_colornet
+from backend.mesh.glb import read_glb, write_glb
+from backend.mesh.stage import MeshSettings, run_mesh_stage
+from backend.methods.hybrid.optimizer import TextureOptimizer
+from backend.methods.hybrid.settings import StylizeSettings
+from backend.nerf.checkpoint import save_model
+from backend.pretrained.clip import load_clip
+from backend.pretrained.networks import FeatureExtractor
+from backend.style.builtin import BUILTIN_STYLES
+from backend.style.encoder import STAT_LAYERS
+from backend.style.images import read_style_image
 from backend.stylize.colornet_eval import evaluate_heldout
-from backend.stylize.colornet_io import SavedColorNet, save_colornet
-from backend.stylize.colornet_train import TrainingStyle, train_colornet
-from backend.stylize.texture import Stylizer, StylizeSettings
 from tests.conftest import SMALL_NERF
 from tests.gltf_helpers import assert_valid_and_upright
+from tests.head_helpers import method_context
 
 TRAINING = ("strokes", "stipple", "mosaic")
 HELDOUT = "ink"
@@ -54,7 +53,7 @@ CPU = torch.device("cpu")
 @dataclass(frozen=True)
 class TinyRun:
     folder: Path
-    stylizer: Stylizer
+    stylizer: TextureOptimizer
     seconds: float
 
 
@@ -66,11 +65,10 @@ def tiny_run(trained_tiny, tmp_path_factory) -> TinyRun:
     save_model(model, SMALL_NERF, folder / "nerf")
     mesh = run_mesh_stage(model, capture, MeshSettings(64, 4000, 128)).mesh
     write_glb(mesh, folder / "mesh.glb")
-    rasterizer = make_rasterizer("torch", CPU)
-    backbone = load_backbone("vgg16", download=False)
     settings = StylizeSettings(steps=40, render_size=64, pool_views=8)
-    judge = Judge.load(download=False)
-    stylizer = Stylizer(mesh, capture, backbone, judge, rasterizer, settings, CPU)
+    context = method_context(mesh, capture, settings)
+    backbone, rasterizer = context.backbone, context.rasterizer
+    stylizer = TextureOptimizer(context)
     styles = []
     for name in TRAINING:
         image = BUILTIN_STYLES[name](64)

@@ -10,13 +10,13 @@ import torch
 from backend.captures import load_capture
 from backend.raster import make_rasterizer
 from backend.style.judge import Judge
-from backend.stylize.consistency import (
+from backend.views.consistency import (
     SUPERSAMPLE,
     arc_consistency,
     consistency_arc,
     warp,
 )
-from backend.stylize.views import Frame, MeshTensors, render
+from backend.views.render import Frame, MeshTensors, render
 from tests.head_helpers import patterned_head
 
 SIZE = 96

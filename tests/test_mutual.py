@@ -1,30 +1,20 @@
 """StylizedNeRF's mutual learning on the tiny capture: each phase does what it is for, the
-latent codes keep their styles apart, and the result lands on the head as a texture."""
+latent codes keep their styles apart (its result through the style stage: test_methods.py)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from backend.mesh.glb import read_glb
-from backend.methods.base import MethodContext
+from backend.methods.hybrid.settings import StylizeSettings
 from backend.methods.mutual.learner import MutualConfig, MutualLearner
-from backend.methods.mutual.method import Mutual
-from backend.pretrained.registry import load_backbone
-from backend.raster import make_rasterizer
 from backend.style.builtin import BUILTIN_STYLES
-from backend.style.judge import Judge
 from backend.style.stylizer2d import Stylizer2D, stylize_images
-from backend.stylize.consistency import frames_consistency
-from backend.stylize.stage import StyleStage
-from backend.stylize.texture import Stylizer, StylizeSettings
-from tests.head_helpers import patterned_head
+from backend.views.consistency import frames_consistency
+from tests.head_helpers import method_context, patterned_head
 
 pytest.importorskip("onnx", reason="reads the 2D stylizer's graphs: pip install -e '.[dev]'")
 
@@ -69,16 +59,9 @@ def test_the_consistency_loss_lowers_the_stylizers_disagreement_across_views(lea
     """Measured on views the stylizer never trained on: the consistency arc's renders of
     the head, warped into each other through the surface."""
     capture, _ = trained_tiny
-    stylizer = Stylizer(
-        patterned_head(capture, 128, frequency=8.0, mean=0.6),
-        capture,
-        load_backbone("vgg16", download=False),
-        Judge.load(download=False),
-        make_rasterizer("torch", CPU),
-        StylizeSettings(steps=1, render_size=64, pool_views=2),
-        CPU,
-    )
-    arc = stylizer.arc_frames()
+    mesh = patterned_head(capture, 128, frequency=8.0, mean=0.6)
+    measures = method_context(mesh, capture, StylizeSettings(render_size=64)).measures
+    arc = measures.arc_frames()
     images = torch.stack([f.image for f in arc])
     masks = torch.stack([f.coverage for f in arc])
 
@@ -86,7 +69,7 @@ def test_the_consistency_loss_lowers_the_stylizers_disagreement_across_views(lea
         with torch.no_grad():
             styled = stylize_images(learner.transformer, images, learner.vectors[:1], masks)
         frames = [replace(f, image=i) for f, i in zip(arc, styled, strict=True)]
-        return frames_consistency(frames, stylizer.arc, stylizer.judge).short_rmse
+        return frames_consistency(frames, measures.arc, measures.judge).short_rmse
 
     before = disagreement()
     for step in range(12):
@@ -107,34 +90,3 @@ def test_latent_codes_cluster_by_style_and_the_styles_separate(learner):
     between = float((centres[0] - centres[1]).norm())
     # Measured: the styles' centres 2.34 apart, a code 0.48 from its centre on average.
     assert between > 2.0 * spread
-
-
-def test_a_mutual_run_writes_the_baked_head_its_record_and_a_turntable(
-    trained_tiny, tmp_path: Path
-):
-    capture, model = trained_tiny
-    mesh = patterned_head(capture, 128, frequency=8.0, mean=0.6)
-    backbone, judge = load_backbone("vgg16", download=False), Judge.load(download=False)
-    settings = StylizeSettings(steps=1, render_size=64, pool_views=2)
-    stage = StyleStage(
-        mesh, capture, backbone, judge, make_rasterizer("torch", CPU), settings, CPU, False,
-        method="mutual", nerf=model,
-    )  # fmt: skip
-    config = MutualConfig(rounds=1, mimic_steps=30, consistency_steps=2, batch_rays=1024)
-    context = MethodContext(mesh, capture, model, stage.stylizer, CPU)
-    stage._method = Mutual(context, config)
-    glb, record = tmp_path / "stylized_strokes.glb", tmp_path / "style_strokes.json"
-    styled, summary = stage.run("strokes", BUILTIN_STYLES["strokes"](128), glb, record, _quiet)
-    assert summary["method"] == "mutual" and len(summary["mimic_loss"]) == 1
-    assert summary["consistency_long_rmse"] >= 0.0 and "judge_meanstd_gain" in summary
-    assert json.loads(record.read_text()) == summary
-    read, extras = read_glb(glb)
-    assert extras["method"] == "mutual" and extras["style"] == "strokes"
-    np.testing.assert_allclose(read.texture, styled.texture, atol=1 / 255)
-    assert np.abs(read.texture - mesh.texture).mean() > 0.02
-    with Image.open(tmp_path / summary["turntable"]) as gif:
-        assert gif.n_frames == 24 and gif.size == (192, 192)
-
-
-def _quiet(done: float, text: str) -> None:
-    """Progress goes nowhere in this test."""

@@ -22,6 +22,9 @@ import pytest
 import torch
 from PIL import Image
 
+from backend.fast.colornet import ColorNetConfig
+from backend.fast.colornet_io import SavedColorNet, save_colornet
+from backend.fast.colornet_train import TrainingStyle, train_colornet
 from backend.mesh.glb import read_glb, write_glb
 from backend.mesh.stage import MeshSettings, run_mesh_stage
 from backend.nerf.checkpoint import save_model
@@ -31,9 +34,6 @@ from backend.pretrained.registry import load_backbone
 from backend.raster import make_rasterizer
 from backend.style.builtin import BUILTIN_STYLES
 from backend.style.encoder import STAT_LAYERS
-from backend.stylize.colornet import ColorNetConfig
-from backend.stylize.colornet_io import SavedColorNet, save_colornet
-from backend.stylize.colornet_train import TrainingStyle, train_colornet
 from tests.conftest import SMALL_NERF
 from tests.gltf_helpers import assert_valid_and_upright
 from tests.server_helpers import Part, Server

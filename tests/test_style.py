@@ -11,16 +11,15 @@ import trimesh
 from PIL import Image
 
 from backend.captures import load_capture
-from backend.pretrained.registry import load_backbone
-from backend.raster import make_rasterizer
+from backend.methods.hybrid.offsets import VertexOffsets
+from backend.methods.hybrid.optimizer import TextureOptimizer
+from backend.methods.hybrid.settings import StylizeSettings
+from backend.methods.hybrid.volume_texture import VolumePyramid
 from backend.style import losses
 from backend.style.builtin import BUILTIN_STYLES
 from backend.style.images import StyleImageError, read_style_image
 from backend.style.judge import Judge
-from backend.stylize.offsets import VertexOffsets
-from backend.stylize.texture import Stylizer, StylizeSettings
-from backend.stylize.volume_texture import VolumePyramid
-from tests.head_helpers import patterned_head
+from tests.head_helpers import method_context, patterned_head
 
 
 def _save(path: Path, array: np.ndarray, mode: str) -> Path:
@@ -86,19 +85,11 @@ def test_masked_style_losses_ignore_what_the_mask_leaves_out():
         assert float(loss(ours, style)) > 1e-3, loss.__name__
 
 
-def _tiny_stylizer(capture_dir: Path, settings: StylizeSettings) -> Stylizer:
+def _tiny_stylizer(capture_dir: Path, settings: StylizeSettings) -> TextureOptimizer:
     """A stylizer for the ground-truth head at 4000 faces with a patterned texture."""
     capture = load_capture(capture_dir)
     mesh = patterned_head(capture, 128, frequency=80.0, mean=0.6)
-    return Stylizer(
-        mesh,
-        capture,
-        load_backbone("vgg16", download=False),
-        Judge.load(download=False),
-        make_rasterizer("torch", torch.device("cpu")),
-        settings,
-        torch.device("cpu"),
-    )
+    return TextureOptimizer(method_context(mesh, capture, settings))
 
 
 def test_stylizing_a_tiny_mesh_moves_it_towards_the_style_by_the_judge(tiny_capture_dir):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from backend.captures.capture import Capture, Frame
+from backend.captures.capture import Capture
+from backend.captures.frame import Frame
 from backend.errors import CaptureError
 from backend.files import write_json, write_png
 

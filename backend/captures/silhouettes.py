@@ -9,16 +9,12 @@ in one view keeps its chin there, from the views that see it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from backend.captures.frame import Frame
 from backend.captures.scene_box import SceneBox
-
-if TYPE_CHECKING:
-    from backend.captures.capture import Frame
 
 ALPHA_EMPTY = 0.05
 # The scene box grows to hold the subject where tight framing let it cross the box the

@@ -10,14 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from backend.mesh.bake import bake_texture
-from backend.mesh.visibility import visible_vertices
 from backend.methods.base import MethodContext, MethodResult
-from backend.methods.evaluate import evaluate_images
 from backend.nerf.model import NerfModel
-from backend.stylize.judging import judge_cameras
-from backend.stylize.texture import Evaluation
-from backend.stylize.views import orbit_views
+from backend.views.cameras import orbit_views
+from backend.views.evaluation import Evaluation
+from backend.views.judging import judge_cameras
+from backend.views.projection import bake_field
 
 TURNTABLE_FRAMES = 24
 TURNTABLE_SIZE = 192
@@ -43,7 +41,7 @@ def field_result(
     figures (when ``evaluate``), the 2D network's provenance and, if asked, a turntable
     (not counted in the seconds)."""
     model = styled.model
-    texture = baked_texture(context, model)
+    texture = bake_field(context.mesh, context.capture, model.field)
     evaluation, images = (
         field_evaluation(context, model, styled.style) if evaluate else (None, None)
     )
@@ -61,29 +59,17 @@ def field_result(
     )
 
 
-@torch.no_grad()
-def baked_texture(context: MethodContext, model: NerfModel) -> np.ndarray:
-    """The field's view-independent colour on the head's texture, as stage 2 bakes the
-    unstylized field (unseen surface continued from the seen)."""
-    mesh, capture = context.mesh, context.capture
-    seen = visible_vertices(mesh.vertices, mesh.faces, [f.camera for f in capture.train])
-    size = mesh.texture.shape[0]
-    return bake_texture(
-        model.field, capture.box, mesh.vertices, mesh.faces, mesh.uvs, size, seen.seen
-    )
-
-
 def field_evaluation(
     context: MethodContext, model: NerfModel, style: np.ndarray
 ) -> tuple[Evaluation, torch.Tensor]:
     """The figures of the field's renders of the judge's cameras and the arc, and those
     judge images."""
-    stylizer = context.stylizer
+    measures = context.measures
     judge_images = torch.stack(
         [torch.tensor(model.render(c)) for c in judge_cameras(context.capture)]
     )
-    arc_images = [torch.tensor(model.render(c)) for c in stylizer.arc]
-    return evaluate_images(stylizer, judge_images, arc_images, style), judge_images
+    arc_images = [torch.tensor(model.render(c)) for c in measures.arc]
+    return measures.evaluate_images(judge_images, arc_images, style), judge_images
 
 
 def turntable(context: MethodContext, model: NerfModel) -> list[np.ndarray]:

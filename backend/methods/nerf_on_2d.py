@@ -10,13 +10,14 @@ the stage-2 mesh as stage 2 bakes the unstylized field.
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from backend.captures import Frame
 from backend.errors import BackendError
-from backend.methods.base import MethodContext, MethodResult, Progress
+from backend.methods.base import MethodContext, MethodResult, Progress, StyleSource, style_image
 from backend.methods.field_results import FieldStyled, field_result
 from backend.methods.views2d import training_contents, with_images
 from backend.nerf.recolour import RecolourConfig, recolour
@@ -25,7 +26,8 @@ from backend.nerf.recolour import RecolourConfig, recolour
 class NerfOn2D:
     """``--method nerf-on-2d``."""
 
-    name = "nerf-on-2d"
+    name: ClassVar[str] = "nerf-on-2d"
+    needs_clip: ClassVar[bool] = False
 
     def __init__(self, context: MethodContext, config: RecolourConfig | None = None):
         if context.nerf is None:
@@ -36,12 +38,12 @@ class NerfOn2D:
     def stylize(
         self,
         name: str,
-        style: np.ndarray,
+        style: StyleSource,
         progress: Progress | None = None,
         evaluate: bool = True,
     ) -> MethodResult:
         started = time.perf_counter()
-        ctx = self.context
+        ctx, style = self.context, style_image(self.name, style)
         frames = self._stylized_frames(ctx.network.style_vector(style))
         model = recolour(ctx.nerf, frames, self.config, progress)
         details = {"recolour_steps": self.config.steps}

@@ -4,7 +4,7 @@ Its content is the unstylized head's render of each view (the same images the ju
 compares against, and there are renders for views the capture has no photo of). Nothing
 ties one view's strokes to another's, which is what its consistency figures show: this
 is the inconsistent reference. For Blender the training views' results are projected
-onto the stage-2 mesh (backend/methods/projection.py), which averages their
+onto the stage-2 mesh (backend/views/projection.py), which averages their
 disagreements away; the figures are the 2D images', not that texture's.
 """
 
@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from backend.captures import Camera
 from backend.mesh.visibility import spread_out
-from backend.methods.base import MethodContext, MethodResult, Progress
-from backend.methods.evaluate import evaluate_images
-from backend.methods.projection import project_views
-from backend.stylize.judging import JUDGE_SIZE
-from backend.stylize.texture import Evaluation, colour_transfer
-from backend.stylize.views import render
+from backend.methods.base import MethodContext, MethodResult, Progress, StyleSource, style_image
+from backend.style.colour import colour_transfer
+from backend.views.evaluation import Evaluation
+from backend.views.judging import JUDGE_SIZE
+from backend.views.projection import project_views
+from backend.views.render import render
 
 BAKE_VIEWS = 12
 BATCH = 4
@@ -32,26 +33,27 @@ BATCH = 4
 class PerView:
     """``--method per-view``."""
 
-    name = "per-view"
+    name: ClassVar[str] = "per-view"
+    needs_clip: ClassVar[bool] = False
 
-    def __init__(self, context: MethodContext):
+    def __init__(self, context: MethodContext, config: None = None):
         self.context = context
 
     @torch.no_grad()
     def stylize(
         self,
         name: str,
-        style: np.ndarray,
+        style: StyleSource,
         progress: Progress | None = None,
         evaluate: bool = True,
     ) -> MethodResult:
         started = time.perf_counter()
-        ctx = self.context
+        ctx, style = self.context, style_image(self.name, style)
         vector = ctx.network.style_vector(style)
         cameras = self._bake_cameras()
+        measures = ctx.measures
         frames = [
-            render(ctx.stylizer.rasterizer, ctx.stylizer.tensors, ctx.stylizer.original, c)
-            for c in cameras
+            render(measures.rasterizer, measures.tensors, measures.original, c) for c in cameras
         ]
         images = self._stylized([f.image for f in frames], [f.coverage for f in frames], vector)
         if progress is not None:
@@ -88,12 +90,12 @@ class PerView:
         return out
 
     def _evaluate(self, vector: torch.Tensor, style: np.ndarray) -> tuple[Evaluation, torch.Tensor]:
-        stylizer = self.context.stylizer
-        heldout = stylizer.heldout
+        measures = self.context.measures
+        heldout = measures.heldout
         judge_images = self._stylized(
             list(heldout.original_images), list(heldout.masks.to(heldout.original_images)), vector
         )
-        arc = stylizer.arc_frames()
+        arc = measures.arc_frames()
         arc_images = self._stylized([f.image for f in arc], [f.coverage for f in arc], vector)
         images = torch.stack(judge_images)
-        return evaluate_images(stylizer, images, arc_images, style), images
+        return measures.evaluate_images(images, arc_images, style), images

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 
 from backend import __version__
 from backend.errors import BackendError
+from backend.methods.clip.edit import edit_name
 from backend.server.applystyle import FORMATS, ApplyRequest, StyleApplyService
 from backend.server.config import Limits, ServerConfig
 from backend.server.jobfiles import JOB_ID, JobFiles
@@ -33,7 +34,6 @@ from backend.server.supervisor import WorkerSupervisor
 from backend.server.uploads import UploadError, load_style_upload, style_name
 from backend.style.builtin import BUILTIN_STYLES
 from backend.style.clip_loss import check_prompt
-from backend.stylize.clip_edit import edit_name
 
 log = logging.getLogger("backend.server")
 

@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from backend.errors import BackendError
+from backend.fast.apply import StyleApplier
+from backend.fast.clip_mapper import ClipMapper
+from backend.fast.colornet import StyleCode
+from backend.fast.mapper_training import mapped_code, run_mapper
 from backend.files import write_png
 from backend.mesh.glb import write_glb
+from backend.methods.clip.edit import ClipEdit
 from backend.pretrained.clip import Clip, load_clip
 from backend.server.uploads import UploadError
-from backend.stylize.apply import StyleApplier
-from backend.stylize.clip_edit import ClipEdit
-from backend.stylize.clip_mapper import ClipMapper
-from backend.stylize.clip_stage import mapped_code, run_mapper
-from backend.stylize.colornet import StyleCode
 
 CACHED_APPLIERS = 2
 FORMATS = {"glb": "model/gltf-binary", "png": "image/png"}
@@ -96,7 +96,7 @@ class StyleApplyService:
         if loaded.mapper is None:
             loaded.mapper = run_mapper(run_dir, loaded.applier, clip, {}).mapper
         edit = ClipEdit(request.name, clip, request.prompt)
-        return mapped_code(loaded.mapper, clip, edit).code
+        return mapped_code(loaded.mapper, clip, edit.prompt, edit.exemplar).code
 
     def _load_clip(self) -> Clip:
         """The service's CLIP; without weights, a 409 whose line says how to get them."""

@@ -14,7 +14,7 @@ from backend.device import DEVICE_CHOICES
 from backend.errors import BackendError
 from backend.files import write_json
 from backend.mesh.glb import FACE_BUDGETS, MATERIALS, TEXTURE_SIZES
-from backend.methods.choice import HYBRID, METHODS
+from backend.methods.registry import HYBRID, METHODS
 from backend.nerf.config import PRESETS
 from backend.pretrained.networks import IMAGENET
 from backend.pretrained.registry import FEATURE_NETWORKS, WEIGHT_CHOICES

@@ -47,3 +47,8 @@ def transfer_colours(texture: np.ndarray, target: ColourStats) -> np.ndarray:
     own = ColourStats.of(texture)
     scaled = (texture - own.mean) / (own.std + 1e-6) * target.std + target.mean
     return np.clip(scaled, 0.0, 1.0).astype(np.float32)
+
+
+def colour_transfer(texture: np.ndarray, style: np.ndarray) -> np.ndarray:
+    """Match the texture's per-channel mean and deviation to the style image's."""
+    return transfer_colours(texture, ColourStats.of(style))

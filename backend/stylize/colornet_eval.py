@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from backend.fast.apply import StyleApplier
 from backend.mesh.textured import TexturedMesh
-from backend.stylize.apply import StyleApplier
-from backend.stylize.consistency import Consistency
-from backend.stylize.judging import JudgeFigures
-from backend.stylize.texture import Stylizer
+from backend.methods.hybrid.optimizer import TextureOptimizer
+from backend.views.consistency import Consistency
+from backend.views.judging import JudgeFigures
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def judge_gaps(colornet: dict[str, float], optimized: dict[str, float]) -> tuple
 
 
 def evaluate_heldout(
-    applier: StyleApplier, stylizer: Stylizer, name: str, image: np.ndarray
+    applier: StyleApplier, stylizer: TextureOptimizer, name: str, image: np.ndarray
 ) -> tuple[HeldoutResult, TexturedMesh]:
     """The measurements, and the colour net's head under the style (to save or show)."""
     started = time.perf_counter()
@@ -92,9 +92,9 @@ def evaluate_heldout(
         stylizer.style_loss(a, stylizer.feature_term(image), views),
         optimized.style_loss_after,
         stylizer.render_rmse(a, b, views),
-        stylizer.consistency(a),
-        stylizer.heldout.evaluate(a, image),
-        stylizer.heldout.evaluate(b, image),
+        stylizer.measures.consistency(a),
+        stylizer.measures.heldout.evaluate(a, image),
+        stylizer.measures.heldout.evaluate(b, image),
         apply_seconds,
     )
     return result, ours

@@ -4,11 +4,10 @@ baked onto the stage-2 mesh like the others, with a turntable of the stylized Ne
 from __future__ import annotations
 
 import time
-
-import numpy as np
+from typing import ClassVar
 
 from backend.errors import BackendError
-from backend.methods.base import MethodContext, MethodResult, Progress
+from backend.methods.base import MethodContext, MethodResult, Progress, StyleSource, style_image
 from backend.methods.field_results import FieldStyled, field_result
 from backend.methods.mutual.learner import MutualConfig, MutualLearner
 
@@ -16,7 +15,8 @@ from backend.methods.mutual.learner import MutualConfig, MutualLearner
 class Mutual:
     """``--method mutual``."""
 
-    name = "mutual"
+    name: ClassVar[str] = "mutual"
+    needs_clip: ClassVar[bool] = False
 
     def __init__(self, context: MethodContext, config: MutualConfig | None = None):
         if context.nerf is None:
@@ -27,12 +27,12 @@ class Mutual:
     def stylize(
         self,
         name: str,
-        style: np.ndarray,
+        style: StyleSource,
         progress: Progress | None = None,
         evaluate: bool = True,
     ) -> MethodResult:
         started = time.perf_counter()
-        ctx = self.context
+        ctx, style = self.context, style_image(self.name, style)
         learner = MutualLearner(ctx.nerf, ctx.capture, ctx.network, [style], self.config)
         history = learner.learn(progress)
         details = {

@@ -34,7 +34,8 @@ import torch.nn.functional as F
 
 from backend.captures import Camera, Capture
 from backend.style.judge import Judge
-from backend.stylize.views import Frame, MeshTensors, orbit_views, render
+from backend.views.cameras import orbit_views
+from backend.views.render import Frame, MeshTensors, render
 
 VISIBILITY_PIXELS = 1.5
 SILHOUETTE_MARGIN = 2

@@ -27,15 +27,15 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from backend.errors import CheckpointError
+from backend.fast.apply import StyleApplier
+from backend.fast.colornet import StyleCode
+from backend.fast.colornet_io import TENSORS as COLORNET_TENSORS
 from backend.files import atomic_write, sha256_of, write_json
 from backend.pretrained.clip import Clip
 from backend.pretrained.networks import Provenance
 from backend.style.clip_loss import NEUTRAL_PROMPT, check_prompt
 from backend.style.colour import ColourStats
 from backend.style.encoder import random_crop
-from backend.stylize.apply import StyleApplier
-from backend.stylize.colornet import StyleCode
-from backend.stylize.colornet_io import TENSORS as COLORNET_TENSORS
 
 FORMAT = "stylized-heads-clip-mapper"
 VERSION = 2

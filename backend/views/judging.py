@@ -15,7 +15,7 @@ import torch
 
 from backend.captures import Camera, Capture
 from backend.style.judge import Judge, StyleFigures
-from backend.stylize.views import MeshTensors, SupersampledViews, render
+from backend.views.render import MeshTensors, SupersampledViews, render
 
 JUDGE_SIZE = 256
 JUDGE_SUPERSAMPLE = 2

@@ -19,14 +19,15 @@ import torch
 import torch.nn.functional as F
 
 from backend.captures import Camera, Capture
+from backend.fast.colornet import ColorNet, ColorNetConfig, StyleCode
+from backend.fast.surface import SurfaceSamples, view_samples
 from backend.mesh.textured import TexturedMesh
 from backend.nerf.field import VoxelField
 from backend.pretrained.networks import FeatureExtractor
 from backend.style.colour import ColourStats, transfer_colours
 from backend.style.encoder import crop_statistics, kl_to_standard_normal
-from backend.stylize.colornet import ColorNet, ColorNetConfig, StyleCode
-from backend.stylize.surface import SurfaceSamples, view_samples
-from backend.stylize.views import MeshTensors, random_views, render
+from backend.views.cameras import random_views
+from backend.views.render import MeshTensors, render
 
 ORIGINAL = "original"
 

@@ -18,10 +18,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from backend.errors import CheckpointError
+from backend.fast.colornet import ColorNet, ColorNetConfig, StyleCode
 from backend.files import atomic_write, write_json
 from backend.pretrained.networks import IMAGENET, RANDOM, Provenance
 from backend.style.colour import ColourStats
-from backend.stylize.colornet import ColorNet, ColorNetConfig, StyleCode
 
 FORMAT = "stylized-heads-colornet"
 VERSION = 2

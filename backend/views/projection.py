@@ -1,4 +1,6 @@
-"""Lay images of known views onto a mesh's texture (projective texturing).
+"""Lay what a method made back onto the stage-2 mesh's texture: images of known views
+(projective texturing), or a radiance field's colour (baked as stage 2 bakes the
+unstylized field).
 
 The per-view baseline's images are 2D results: to land in Blender as a head they are
 projected back onto the stage-2 mesh. Each texel takes the mean of the views that see
@@ -13,11 +15,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from backend.captures import Camera
-from backend.mesh.bake import pad_gutters, texel_attributes
+from backend.captures import Camera, Capture
+from backend.mesh.bake import bake_texture, pad_gutters, texel_attributes
 from backend.mesh.geometry import vertex_normals, welded
 from backend.mesh.textured import TexturedMesh
-from backend.stylize.views import Frame
+from backend.mesh.visibility import visible_vertices
+from backend.nerf.field import VoxelField
+from backend.views.render import Frame
 
 FOOTPRINT_PIXELS = 2.0
 MIN_COSINE = 0.2
@@ -27,7 +31,7 @@ def project_views(
     mesh: TexturedMesh, frames: list[Frame], cameras: list[Camera], fallback: np.ndarray
 ) -> np.ndarray:
     """Texture (S, S, 3) of ``frames`` (images with the mesh's surface points, as
-    :func:`backend.stylize.views.render` gives) seen from ``cameras``."""
+    :func:`backend.views.render.render` gives) seen from ``cameras``."""
     size = mesh.texture.shape[0]
     points, welded_faces, position = welded(mesh.vertices, mesh.faces)
     normals = vertex_normals(points, welded_faces)[position]
@@ -77,3 +81,12 @@ def _seen_colours(
         sampled = F.grid_sample(image, grid_t, align_corners=False)[0, :, 0].T
         colours[idx[visible]] = sampled.numpy()
     return colours, weights
+
+
+@torch.no_grad()
+def bake_field(mesh: TexturedMesh, capture: Capture, field: VoxelField) -> np.ndarray:
+    """A field's view-independent colour on the head's texture, as stage 2 bakes the
+    unstylized field (unseen surface continued from the seen)."""
+    seen = visible_vertices(mesh.vertices, mesh.faces, [f.camera for f in capture.train])
+    size = mesh.texture.shape[0]
+    return bake_texture(field, capture.box, mesh.vertices, mesh.faces, mesh.uvs, size, seen.seen)

@@ -2,21 +2,28 @@
 the shape, optimized so that its renders move towards a prompt or an exemplar image in
 CLIP's space.
 
-It is stage 2's optimization (texture.py) with a CLIP term in place of the VGG style
-term; the content and TV terms stay, so the face stays a face. A shape edit moves
-vertices along their normals under the Laplacian and normal-consistency penalties, so
-the head stays one clean manifold mesh within ``offset_limit`` of where it was.
+It is the hybrid method's optimization (../hybrid/optimizer.py) with a CLIP term in
+place of the VGG style term; the content and TV terms stay, so the face stays a face. A
+shape edit moves vertices along their normals under the Laplacian and normal-consistency
+penalties, so the head stays one clean manifold mesh within ``offset_limit`` of where it
+was.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 
+from backend.mesh.textured import TexturedMesh
+from backend.methods.base import Progress
+from backend.methods.hybrid.optimizer import StyleResult, TextureOptimizer
+from backend.methods.hybrid.settings import StylizeSettings
+from backend.methods.hybrid.terms import ClipTerm
 from backend.pretrained.clip import Clip
+from backend.pretrained.networks import Provenance
 from backend.style.clip_loss import (
     ClipLoss,
     ClipLossSettings,
@@ -24,8 +31,7 @@ from backend.style.clip_loss import (
     exemplar_target,
     prompt_target,
 )
-from backend.stylize.terms import ClipTerm
-from backend.stylize.texture import Progress, StyleResult, Stylizer, colour_transfer
+from backend.style.colour import colour_transfer
 
 # How strongly a shape edit resists bending neighbouring faces beyond the head's own
 # curvature (relative units; see VertexOffsets.bending).
@@ -67,6 +73,25 @@ class ClipEditResult:
 
     result: StyleResult
     figures: dict[str, object]
+    clip: Provenance
+    settings: StylizeSettings
+
+    judge_images = None
+    turntable = None
+
+    @property
+    def mesh(self) -> TexturedMesh:
+        return self.result.mesh
+
+    @property
+    def extras(self) -> dict[str, object]:
+        """The GLB's own extras: the CLIP target, the settings it was optimized with, and
+        the CLIP among the weights."""
+        return {
+            "clip": self.figures["clip"],
+            "settings": asdict(self.settings),
+            "weights": {"clip": self.clip.to_dict()},
+        }
 
     def summary(self) -> dict[str, object]:
         return {**self.result.summary(), "method": "clip", **self.figures}
@@ -76,7 +101,7 @@ class ClipScore:
     """An edit's target, loss and the unedited renders of the stylizer's views: the term
     an optimization follows, and the figures any result of the edit is measured by."""
 
-    def __init__(self, stylizer: Stylizer, edit: ClipEdit):
+    def __init__(self, stylizer: TextureOptimizer, edit: ClipEdit):
         self.stylizer = stylizer
         originals = [stylizer.render_view(stylizer.original, i) for i in range(len(stylizer.views))]
         with torch.no_grad():
@@ -111,7 +136,10 @@ class ClipScore:
 
 
 def clip_edit(
-    stylizer: Stylizer, edit: ClipEdit, progress: Progress | None = None, evaluate: bool = True
+    stylizer: TextureOptimizer,
+    edit: ClipEdit,
+    progress: Progress | None = None,
+    evaluate: bool = True,
 ) -> ClipEditResult:
     """Optimize the head towards the edit's target; the judge compares an exemplar's
     edit with the exemplar, a prompt's on content and consistency only."""
@@ -122,4 +150,5 @@ def clip_edit(
     result = stylizer.optimize(edit.name, score.term, base, edit.exemplar, progress, evaluate)
     texture = torch.tensor(result.mesh.texture, device=stylizer.device)
     vertices = torch.tensor(result.mesh.vertices, device=stylizer.device)
-    return ClipEditResult(result, score.summary(texture, vertices))
+    figures = score.summary(texture, vertices)
+    return ClipEditResult(result, figures, edit.clip.provenance, stylizer.settings)

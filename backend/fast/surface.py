@@ -18,7 +18,7 @@ from backend.captures import Camera, SceneBox
 from backend.mesh.bake import texel_attributes
 from backend.mesh.textured import TexturedMesh
 from backend.nerf.field import VoxelField
-from backend.stylize.views import MeshTensors, rasterize_view
+from backend.views.render import MeshTensors, rasterize_view
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,10 @@ import torch
 
 from backend.captures import Camera
 from backend.errors import BackendError, CheckpointError
+from backend.fast.colornet import StyleCode
+from backend.fast.colornet_io import SavedColorNet, load_colornet
+from backend.fast.colornet_train import base_texture
+from backend.fast.surface import SurfaceSamples, field_features, texel_samples
 from backend.mesh.bake import pad_gutters
 from backend.mesh.glb import GltfExport, export_of, read_glb
 from backend.mesh.textured import TexturedMesh
@@ -26,10 +30,6 @@ from backend.pretrained.networks import FeatureExtractor
 from backend.pretrained.registry import load_backbone
 from backend.style.colour import ColourStats
 from backend.style.encoder import STAT_LAYERS, style_statistics
-from backend.stylize.colornet import StyleCode
-from backend.stylize.colornet_io import SavedColorNet, load_colornet
-from backend.stylize.colornet_train import base_texture
-from backend.stylize.surface import SurfaceSamples, field_features, texel_samples
 
 
 @dataclass

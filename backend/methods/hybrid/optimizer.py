@@ -12,106 +12,27 @@ one pass through VGG per view.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
-from backend.captures import Capture
 from backend.mesh.textured import TexturedMesh
-from backend.pretrained.networks import Backbone, FeatureExtractor
-from backend.style.colour import ColourStats, transfer_colours
-from backend.style.judge import Judge
+from backend.methods.base import MethodContext, Progress
+from backend.methods.hybrid.offsets import VertexOffsets
+from backend.methods.hybrid.settings import StylizeSettings
+from backend.methods.hybrid.terms import FeatureStyleTerm, StyleTerm
+from backend.methods.hybrid.volume_texture import TexelPoints, VolumePyramid
+from backend.pretrained.networks import FeatureExtractor
+from backend.style.colour import colour_transfer
 from backend.style.losses import content_loss, total_variation
-from backend.stylize.consistency import (
-    SUPERSAMPLE,
-    Consistency,
-    arc_consistency,
-    consistency_arc,
-    frames_consistency,
-)
-from backend.stylize.judging import HeldoutJudge, JudgeFigures
-from backend.stylize.offsets import VertexOffsets
-from backend.stylize.terms import FeatureStyleTerm, StyleTerm
-from backend.stylize.views import (
-    Frame,
-    MeshTensors,
-    SupersampledViews,
-    ViewRaster,
-    random_views,
-    rasterize_view,
-    shade,
-)
-from backend.stylize.volume_texture import TexelPoints, VolumePyramid
+from backend.views.cameras import random_views
+from backend.views.evaluation import Evaluation
+from backend.views.render import ViewRaster, rasterize_view, shade
 
 EVALUATION_VIEWS = 4
 
-Progress = Callable[[int, int, float], None]
 Rasters = dict[int, ViewRaster] | None
-
-
-@dataclass(frozen=True)
-class StylizeSettings:
-    """Stage 2's optimization.
-
-    Measured with ImageNet VGG16 on the sample head (benchmarks/styles.py, judged by
-    AlexNet on the held-out cameras; docs/BENCHMARKS.md): with every layer's Gram error
-    relative to the style's, style three times the original weight and content on
-    relu2_1, relu3_1 and relu4_1 (each relative to its own energy), `strokes` moved 41%
-    closer to the style's statistics with covariance cosine x3.9 and content LPIPS 0.59,
-    `painting` 32% / x2.6 / 0.58. Content on relu4_1 alone gave 36% / 29% at LPIPS
-    0.63 / 0.62 (style weight 3) or 19% / 23% at 0.53 / 0.54 (weight 1): the shallow
-    layers keep edges (eyes, mouth) while the texture changes. NNFM on the relu3 block
-    (ARF) drew cleaner tiles but washed the colours out and moved the statistics only 4%
-    / 13%. The learning rate falls along a cosine to ``final_lr_fraction`` of ``lr``: at
-    a constant rate the last steps leave their noise in the texture.
-
-    ``finest_voxels`` (default: a quarter of ``render_size``) sizes the finest offset
-    grid across the head so that a voxel spans about two rendered pixels: detail finer
-    than a pixel is resampled differently from each view. At 256 px, 128 voxels gave
-    consistency 0.022 / 0.050, 64 gave 0.013 / 0.032 (targets 0.02 / 0.04).
-    """
-
-    steps: int = 150
-    render_size: int = 256
-    pool_views: int = 24
-    views_per_step: int = 1
-    lr: float = 0.1
-    final_lr_fraction: float = 0.05
-    loss: str = "gram"
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-    nnfm_layers: tuple[str, ...] = ("relu3_1", "relu3_2", "relu3_3")
-    content_layers: tuple[str, ...] = ("relu2_1", "relu3_1", "relu4_1")
-    style_weight: float = 3.0
-    content_weight: float = 0.3
-    tv_weight: float = 0.1
-    pyramid_levels: int = 5
-    finest_voxels: int | None = None
-    colour_transfer: bool = True
-    seed: int = 0
-    vertex_offsets: bool = False
-    offset_limit: float = 0.01
-    offset_lr: float = 0.05
-    smoothness_weight: float = 1.0
-    bending_weight: float = 0.0
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """What the independent judge and the consistency measure say of a result, with the
-    unstylized head's consistency as its baseline."""
-
-    judge: JudgeFigures
-    consistency: Consistency
-    unstylized: Consistency
-
-    def summary(self) -> dict[str, object]:
-        return {
-            **self.judge.summary(),
-            **self.consistency.summary(),
-            **self.unstylized.summary("_unstylized"),
-        }
 
 
 @dataclass(frozen=True)
@@ -124,6 +45,9 @@ class StyleResult:
     evaluation: Evaluation | None
     seconds: float
     max_offset: float = 0.0
+    extras: dict[str, object] = field(default_factory=dict)
+    judge_images = None
+    turntable = None
 
     def summary(self) -> dict[str, object]:
         """The report section; judge and consistency only where they were measured."""
@@ -143,42 +67,25 @@ class StyleResult:
         return out
 
 
-def colour_transfer(texture: np.ndarray, style: np.ndarray) -> np.ndarray:
-    """Match the texture's per-channel mean and deviation to the style image's."""
-    return transfer_colours(texture, ColourStats.of(style))
+class TextureOptimizer:
+    """Stylizes one head with any number of style images, sharing views and features; its
+    results are measured by the context's yardsticks."""
 
-
-class Stylizer:
-    """Stylizes one mesh with any number of style images, sharing views and features."""
-
-    def __init__(
-        self,
-        mesh: TexturedMesh,
-        capture: Capture,
-        backbone: Backbone,
-        judge: Judge,
-        rasterizer,
-        settings: StylizeSettings,
-        device: torch.device,
-    ):
-        self.mesh, self.settings, self.device = mesh, settings, device
+    def __init__(self, context: MethodContext, settings: StylizeSettings | None = None):
+        settings = settings or context.settings
+        self.context, self.measures = context, context.measures
+        self.mesh, self.settings, self.device = context.mesh, settings, context.device
         layers = tuple(dict.fromkeys(self._style_layers() + settings.content_layers))
-        self.extractor = FeatureExtractor(backbone, layers).to(device)
-        self.judge = judge
-        self.rasterizer = rasterizer
-        self.tensors = MeshTensors.of(mesh, device)
+        self.extractor = FeatureExtractor(context.backbone, layers).to(self.device)
+        self.rasterizer = self.measures.rasterizer
+        self.tensors = self.measures.tensors
+        self.original = self.measures.original
         rng = np.random.default_rng(settings.seed)
-        self.cameras = random_views(capture, settings.pool_views, settings.render_size, rng)
-        self.arc = consistency_arc(capture, settings.render_size)
-        self.views = [rasterize_view(rasterizer, self.tensors, c) for c in self.cameras]
+        self.cameras = random_views(context.capture, settings.pool_views, settings.render_size, rng)
+        self.views = [rasterize_view(self.rasterizer, self.tensors, c) for c in self.cameras]
         self.evaluation = list(range(min(EVALUATION_VIEWS, len(self.views))))
         self.crops = [_head_box(view) for view in self.views]
-        self.texels = TexelPoints(mesh, device)
-        self.original = torch.tensor(mesh.texture, device=device)
-        self.heldout = HeldoutJudge(judge, rasterizer, self.tensors, self.original, capture)
-        self._unstylized: Consistency | None = None
-        self._arc_frames: list[Frame] | None = None
-        self._arc_views = SupersampledViews(rasterizer, self.tensors, self.arc, SUPERSAMPLE)
+        self.texels = TexelPoints(self.mesh, self.device)
         with torch.no_grad():
             self.original_features = [
                 self._features(self._render(self.original, i), settings.content_layers)
@@ -331,7 +238,7 @@ class Stylizer:
             after = self.style_loss(final, term, self.evaluation, rasters)
             content = self.content_loss(final, self.evaluation, rasters)
             moved_mesh = replace(self.tensors, vertices=vertices)
-            evaluation = self.evaluate(final, style, moved_mesh) if evaluate else None
+            evaluation = self.measures.evaluate(final, style, moved_mesh) if evaluate else None
             moved = (vertices - self.tensors.vertices).norm(dim=-1).max()
         mesh = TexturedMesh(
             vertices.cpu().numpy(), self.mesh.faces, self.mesh.uvs, final.cpu().numpy()
@@ -385,39 +292,6 @@ class Stylizer:
             ours = self._features(self._render(texture, i, rasters), self.settings.content_layers)
             values.append(float(content_loss(ours, self.original_features[i])))
         return float(np.mean(values))
-
-    @torch.no_grad()
-    def consistency(self, texture: torch.Tensor, tensors: MeshTensors | None = None) -> Consistency:
-        """Warp RMSE and LPIPS between views 10 degrees apart (short) and 60 apart (long)."""
-        if tensors is not None:
-            return arc_consistency(self.rasterizer, tensors, texture, self.arc, self.judge)
-        return frames_consistency(self._arc_views.frames(texture), self.arc, self.judge)
-
-    @torch.no_grad()
-    def evaluate(
-        self, texture: torch.Tensor, style: np.ndarray | None, tensors: MeshTensors | None = None
-    ) -> Evaluation:
-        """The judge's figures and the consistency of a texture (on ``tensors`` when the
-        geometry moved), with the unstylized head's consistency (measured once)."""
-        return Evaluation(
-            self.heldout.evaluate(texture, style, tensors),
-            self.consistency(texture, tensors),
-            self.unstylized_consistency(),
-        )
-
-    def unstylized_consistency(self) -> Consistency:
-        """The unstylized head's consistency: every result's baseline (measured once)."""
-        if self._unstylized is None:
-            self._unstylized = frames_consistency(self.arc_frames(), self.arc, self.judge)
-        return self._unstylized
-
-    @torch.no_grad()
-    def arc_frames(self) -> list[Frame]:
-        """The unstylized head's supersampled renders of the consistency arc (made once):
-        their surface points carry any other images of those views through the warps."""
-        if self._arc_frames is None:
-            self._arc_frames = self._arc_views.frames(self.original)
-        return self._arc_frames
 
 
 def _relative_content(ours: dict[str, torch.Tensor], original: dict[str, torch.Tensor]):

@@ -1,0 +1,1 @@
+"""CLIP edits by optimization (after CLIP-NeRF): the hybrid optimizer with a CLIP term."""
